@@ -1,0 +1,47 @@
+"""One place for the node's exceptions (pydicom's ``errors.py`` habit).
+
+Every message names the attribute or setting at fault and the value seen, and
+never contains patient-identifying data.
+"""
+
+from __future__ import annotations
+
+
+class DicomNodeError(Exception):
+    """Base class of every error the node raises on purpose."""
+
+
+class ConfigError(DicomNodeError):
+    """A setting is missing or has a value that cannot be used."""
+
+
+class StorageError(DicomNodeError):
+    """An instance could not be written durably."""
+
+
+class OutOfResourcesError(StorageError):
+    """Free disk space is below the configured watermark."""
+
+
+class InvalidInstanceError(DicomNodeError):
+    """A received dataset cannot be parsed or lacks a required UID."""
+
+
+class RegistryError(DicomNodeError):
+    """The study registry refused an operation (e.g. an invalid state transition)."""
+
+
+class InvalidTransitionError(RegistryError):
+    """A study was asked to move to a state it cannot reach from its current one."""
+
+
+class DeliveryError(DicomNodeError):
+    """An object could not be sent to a destination."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Delivery failed for a reason that may go away (peer down, timeout): retry."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery failed for a reason that retrying will not fix (rejected SOP class)."""
