@@ -45,3 +45,11 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Delivery failed for a reason that retrying will not fix (rejected SOP class)."""
+
+
+class BundleError(DicomNodeError):
+    """A model bundle is missing, corrupted or does not match its manifest."""
+
+
+class TrainingError(DicomNodeError):
+    """Training, preparation or evaluation cannot go on with the data or settings given."""
