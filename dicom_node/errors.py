@@ -35,11 +35,15 @@ class InvalidTransitionError(RegistryError):
     """A study was asked to move to a state it cannot reach from its current one."""
 
 
+class TransientError(DicomNodeError):
+    """A failure that may go away by itself (peer or registry briefly down): retry later."""
+
+
 class DeliveryError(DicomNodeError):
     """An object could not be sent to a destination."""
 
 
-class TransientDeliveryError(DeliveryError):
+class TransientDeliveryError(DeliveryError, TransientError):
     """Delivery failed for a reason that may go away (peer down, timeout): retry."""
 
 
