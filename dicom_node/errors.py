@@ -57,3 +57,7 @@ class BundleError(DicomNodeError):
 
 class TrainingError(DicomNodeError):
     """Training, preparation or evaluation cannot go on with the data or settings given."""
+
+
+class ResultsError(DicomNodeError):
+    """A DICOM result object (SR, secondary capture) cannot be built or parsed."""
