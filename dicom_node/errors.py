@@ -61,3 +61,12 @@ class TrainingError(DicomNodeError):
 
 class ResultsError(DicomNodeError):
     """A DICOM result object (SR, secondary capture) cannot be built or parsed."""
+
+
+class SeriesError(DicomNodeError):
+    """A series cannot be read, classified, selected or loaded as asked."""
+
+
+class VolumeGeometryError(SeriesError):
+    """The images of a series do not form one regular 3D volume (missing slice, uneven
+    spacing, mixed orientations or duplicate positions)."""
