@@ -1,0 +1,1 @@
+"""The DICOM receive path: association gate, C-ECHO, durable C-STORE, worker processes."""

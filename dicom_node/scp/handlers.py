@@ -1,0 +1,278 @@
+"""pynetdicom event handlers of the SCP: association gate, C-ECHO, C-STORE, logging.
+
+Handlers never raise into pynetdicom: every outcome is one of the named
+statuses of :mod:`dicom_node.scp.status`. C-STORE uses pynetdicom's chunked
+receive (``_config.STORE_RECV_CHUNKED_DATASET``): the P-DATA stream is written
+straight to a temporary file (File Meta + the dataset bytes as received) in the
+storage filesystem's incoming area, so the handler only reads a few UIDs,
+fsyncs, renames and registers. Log lines carry UIDs, AE titles and addresses,
+never patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import evt
+
+from dicom_node.config import AllowedCaller, NodeSettings
+from dicom_node.errors import DicomNodeError, StorageError
+from dicom_node.ingest import HeaderError, InstanceHeader, Registrar, read_header
+from dicom_node.scp import status
+from dicom_node.storage import DurableStore, free_disk_mb
+
+logger = logging.getLogger(__name__)
+
+# A-ASSOCIATE-RJ parameters (PS3.8 9.3.4): (result, source, reason/diagnostic).
+REJECT_CALLING_AE: tuple[int, int, int] = (0x01, 0x01, 0x03)  # permanent, user, calling AE
+REJECT_CALLED_AE: tuple[int, int, int] = (0x01, 0x01, 0x07)  # permanent, user, called AE
+REJECT_LOCAL_LIMIT: tuple[int, int, int] = (0x02, 0x03, 0x02)  # transient, presentation, limit
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an association is refused, with its A-ASSOCIATE-RJ parameters."""
+
+    result: int
+    source: int
+    reason: int
+    why: str
+
+
+def _resolve(host: str) -> frozenset[str]:
+    """The addresses a configured host name or IP stands for (itself when unresolvable)."""
+    addresses = {host}
+    try:
+        for info in socket.getaddrinfo(host, None):
+            addresses.add(str(info[4][0]))
+    except OSError:
+        logger.warning("allow-list host %r does not resolve; matching it literally", host)
+    return frozenset(addresses)
+
+
+def _normalise_ip(address: str) -> str:
+    return address[7:] if address.startswith("::ffff:") else address
+
+
+@dataclass
+class AssociationGate:
+    """Decides whether an association request is accepted (allow-list, called AE).
+
+    Args:
+        ae_title: this node's AE title; a request naming another called AE is refused.
+        allow: callers allowed to associate, optionally pinned to a host/IP.
+        allow_any: accept any calling AE (must be set explicitly).
+    """
+
+    ae_title: str
+    allow: Iterable[AllowedCaller] = ()
+    allow_any: bool = False
+    _rules: dict[str, list[frozenset[str] | None]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rules = {}
+        for caller in self.allow:
+            hosts = None if caller.host is None else _resolve(caller.host)
+            self._rules.setdefault(caller.ae_title, []).append(hosts)
+
+    @classmethod
+    def from_settings(cls, settings: NodeSettings) -> AssociationGate:
+        return cls(ae_title=settings.ae_title, allow=settings.allow, allow_any=settings.allow_any)
+
+    def check(self, calling_ae: str, called_ae: str, peer_ip: str) -> Rejection | None:
+        """Return ``None`` to accept, or the :class:`Rejection` to send."""
+        calling = calling_ae.strip()
+        if called_ae.strip() != self.ae_title:
+            return Rejection(*REJECT_CALLED_AE, why=f"called AE {called_ae.strip()!r} is not ours")
+        if self.allow_any:
+            return None
+        rules = self._rules.get(calling)
+        if rules is None:
+            return Rejection(*REJECT_CALLING_AE, why=f"calling AE {calling!r} is not allowed")
+        peer = _normalise_ip(peer_ip)
+        if any(hosts is None or peer in hosts for hosts in rules):
+            return None
+        return Rejection(
+            *REJECT_CALLING_AE, why=f"calling AE {calling!r} is not allowed from {peer}"
+        )
+
+
+def _describe_assoc(assoc: Any) -> str:
+    try:
+        calling = assoc.requestor.primitive.calling_ae_title
+    except AttributeError:
+        calling = assoc.requestor.ae_title
+    return f"{str(calling).strip()!r}@{assoc.requestor.address}:{assoc.requestor.port}"
+
+
+@dataclass
+class ScpHandlers:
+    """The event handlers of one SCP process.
+
+    Args:
+        settings: node settings (AE title, allow-list, storage, watermark).
+        store: durable storage of this process.
+        registrar: registry writer of this process.
+        is_busy: tells whether the connection from ``(ip, port)`` must be refused
+            because the node has reached ``max_associations``.
+    """
+
+    settings: NodeSettings
+    store: DurableStore
+    registrar: Registrar
+    is_busy: Callable[[str, int], bool] = lambda _ip, _port: False
+    gate: AssociationGate = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.gate = AssociationGate.from_settings(self.settings)
+
+    def bindings(self) -> list[Any]:
+        """``(event, handler)`` pairs for the association server."""
+        return [
+            (evt.EVT_CONN_OPEN, self.on_conn_open),
+            (evt.EVT_CONN_CLOSE, self.on_conn_close),
+            (evt.EVT_REQUESTED, self.on_requested),
+            (evt.EVT_C_ECHO, self.on_c_echo),
+            (evt.EVT_C_STORE, self.on_c_store),
+        ]
+
+    # Connection and association --------------------------------------
+    def on_conn_open(self, event: Any) -> None:
+        host, port = event.address[0], event.address[1]
+        logger.info("connection from %s:%s", host, port)
+
+    def on_conn_close(self, event: Any) -> None:
+        logger.info("connection from %s:%s closed", event.address[0], event.address[1])
+
+    def on_requested(self, event: Any) -> None:
+        """EVT_REQUESTED: refuse unknown callers with a proper A-ASSOCIATE-RJ."""
+        assoc = event.assoc
+        try:
+            request = assoc.requestor.primitive
+            calling = str(request.calling_ae_title)
+            called = str(request.called_ae_title)
+            peer_ip, peer_port = str(assoc.requestor.address), int(assoc.requestor.port)
+            rejection = self.gate.check(calling, called, peer_ip)
+            if rejection is None and self.is_busy(peer_ip, peer_port):
+                rejection = Rejection(
+                    *REJECT_LOCAL_LIMIT,
+                    why=f"max_associations={self.settings.max_associations} reached",
+                )
+            if rejection is None:
+                logger.info("association from %s accepted", _describe_assoc(assoc))
+                return
+            logger.warning(
+                "association from %r@%s:%s to %r rejected: %s",
+                calling.strip(),
+                peer_ip,
+                peer_port,
+                called.strip(),
+                rejection.why,
+            )
+            assoc.acse.send_reject(rejection.result, rejection.source, rejection.reason)
+            evt.trigger(assoc, evt.EVT_REJECTED, {})
+            assoc.kill()
+        except Exception:
+            logger.exception("association gate failed; aborting the association")
+            assoc.abort()
+
+    # Services -----------------------------------------------------------
+    def on_c_echo(self, event: Any) -> int:
+        return status.SUCCESS
+
+    def on_c_store(self, event: Any) -> int:
+        """EVT_C_STORE: durable store then register, then Success."""
+        temp: Path | None = None
+        try:
+            temp = Path(event.dataset_path)
+            return self._store(event, temp)
+        except Exception:
+            logger.exception(
+                "C-STORE from %s: unexpected error for SOPInstanceUID %s",
+                _describe_assoc(event.assoc),
+                getattr(event.request, "AffectedSOPInstanceUID", "?"),
+            )
+            return status.PROCESSING_FAILURE
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+
+    def _store(self, event: Any, temp: Path) -> int:
+        request = event.request
+        try:
+            header = read_header(temp)
+        except HeaderError as exc:
+            uids = dict(exc.uids)
+            uids.setdefault("AffectedSOPInstanceUID", str(request.AffectedSOPInstanceUID))
+            uids.setdefault("AffectedSOPClassUID", str(request.AffectedSOPClassUID))
+            logger.error(
+                "C-STORE from %s refused: %s (%s)",
+                _describe_assoc(event.assoc),
+                exc,
+                ", ".join(f"{key}={value}" for key, value in uids.items()),
+            )
+            return (
+                status.CANNOT_UNDERSTAND_MISSING_UID
+                if exc.missing_uid
+                else status.CANNOT_UNDERSTAND
+            )
+        affected = str(request.AffectedSOPInstanceUID or "").strip()
+        if affected != header.sop_instance_uid:
+            logger.error(
+                "C-STORE from %s refused: study %s: dataset SOPInstanceUID %s differs from "
+                "the command's AffectedSOPInstanceUID %s",
+                _describe_assoc(event.assoc),
+                header.study_uid,
+                header.sop_instance_uid,
+                affected,
+            )
+            return status.CANNOT_UNDERSTAND_UID_MISMATCH
+        free = free_disk_mb(self.store.storage_dir)
+        if free < self.settings.min_free_disk_mb:
+            logger.error(
+                "C-STORE refused (out of resources): study %s, SOPInstanceUID %s: free disk "
+                "%.0f MiB is below min_free_disk_mb=%d",
+                header.study_uid,
+                header.sop_instance_uid,
+                free,
+                self.settings.min_free_disk_mb,
+            )
+            return status.OUT_OF_RESOURCES
+        return self._commit(event, temp, header)
+
+    def _commit(self, event: Any, temp: Path, header: InstanceHeader) -> int:
+        try:
+            final, size = self.store.commit(
+                temp, header.study_uid, header.series_uid, header.sop_instance_uid
+            )
+        except StorageError as exc:
+            logger.error("C-STORE from %s failed: %s", _describe_assoc(event.assoc), exc)
+            return status.OUT_OF_RESOURCES_WRITE_FAILED
+        calling = str(event.assoc.requestor.ae_title).strip() or None
+        try:
+            is_new = self.registrar.register(header, final, size, calling_ae=calling)
+        except DicomNodeError as exc:
+            logger.error(
+                "C-STORE from %s: study %s: stored at %s but not registered (reconcile will "
+                "register it at the next start): %s",
+                _describe_assoc(event.assoc),
+                header.study_uid,
+                final,
+                exc,
+            )
+            return status.PROCESSING_FAILURE
+        logger.debug(
+            "study %s: %s SOPInstanceUID %s (%d bytes)",
+            header.study_uid,
+            "stored" if is_new else "re-stored",
+            header.sop_instance_uid,
+            size,
+        )
+        return status.SUCCESS

@@ -1,0 +1,210 @@
+"""One SCP worker process: serves the associations the dispatcher hands it.
+
+The parent (:class:`dicom_node.scp.service.ScpService`) owns the listening
+socket, accepts connections and passes each accepted socket over a Unix
+``SOCK_SEQPACKET`` control channel to the least-busy worker. A worker runs
+pynetdicom's association machinery for it in a thread, and reports back when
+the association ends. Several processes get round the GIL: each association's
+receive, fsync and registry work runs in parallel with the others.
+
+Control messages: parent -> worker ``A`` (accept; with an fd), ``B`` (refuse
+as busy; with an fd), ``S`` (stop gracefully); worker -> parent ``R`` (ready),
+``-`` (an association ended). The worker exits at once when the parent dies.
+
+Run as ``python -m dicom_node.scp.worker --control-fd N --index I``; the
+settings arrive as JSON in the ``NT_SCP_WORKER_SETTINGS`` environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+from pynetdicom import AE, _config, evt
+from pynetdicom.transport import AssociationServer, RequestHandler
+
+from dicom_node.config import NodeSettings
+from dicom_node.ingest import Registrar
+from dicom_node.logging_setup import configure_logging
+from dicom_node.registry import create_registry_engine
+from dicom_node.scp.contexts import add_scp_contexts
+from dicom_node.scp.handlers import ScpHandlers
+from dicom_node.scp.tuning import tune_association
+from dicom_node.storage import DurableStore
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_ENV = "NT_SCP_WORKER_SETTINGS"
+#: Largest PDU the node accepts: fewer, larger P-DATA fragments per instance.
+MAX_PDU_SIZE = 1024 * 1024
+
+
+class _JoiningRequestHandler(RequestHandler):
+    """pynetdicom's request handler, but waits for the association to finish."""
+
+    def handle(self) -> None:
+        assoc = self._create_association()
+        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+        tune_association(assoc)
+        assoc.start()
+        assoc.join()
+
+
+class PassedSocketServer(AssociationServer):
+    """An :class:`AssociationServer` that never binds: sockets are handed to it."""
+
+    def server_bind(self) -> None:
+        """No listening socket here; the dispatcher process listens."""
+
+    def server_activate(self) -> None:
+        """Nothing to listen on."""
+
+    def server_close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+
+def build_ae(settings: NodeSettings) -> AE:
+    """The pynetdicom application entity of the node (contexts, limits, timeouts)."""
+    ae = AE(ae_title=settings.ae_title)
+    add_scp_contexts(ae)
+    ae.maximum_pdu_size = MAX_PDU_SIZE
+    # The dispatcher enforces max_associations for the whole node.
+    ae.maximum_associations = max(64, settings.max_associations * 2)
+    ae.network_timeout = 60
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 60
+    return ae
+
+
+class Worker:
+    """The worker's control loop."""
+
+    def __init__(self, settings: NodeSettings, control: socket.socket, index: int) -> None:
+        self.settings = settings
+        self.control = control
+        self.index = index
+        self._send_lock = threading.Lock()
+        self._busy_peers: set[tuple[str, int]] = set()
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        store = DurableStore(settings.storage_dir)
+        store.prepare()
+        # pynetdicom's chunked receive writes to tempfile.gettempdir(): make that the
+        # incoming area of the storage tree, so the final rename stays on one filesystem.
+        tempfile.tempdir = str(store.incoming)
+        _config.STORE_RECV_CHUNKED_DATASET = True
+        self.engine = create_registry_engine(settings.database_url)
+        self.handlers = ScpHandlers(
+            settings=settings,
+            store=store,
+            registrar=Registrar(self.engine),
+            is_busy=self._is_busy,
+        )
+        self.ae = build_ae(settings)
+        self.server = PassedSocketServer(
+            self.ae,
+            (settings.bind, settings.port),
+            settings.ae_title,
+            self.ae.supported_contexts,
+            evt_handlers=self.handlers.bindings(),
+            request_handler=_JoiningRequestHandler,
+        )
+
+    def _is_busy(self, ip: str, port: int) -> bool:
+        return (ip, port) in self._busy_peers
+
+    def _send(self, message: bytes) -> None:
+        # OSError: parent gone; the watchdog ends this process
+        with self._send_lock, contextlib.suppress(OSError):
+            self.control.send(message)
+
+    def run(self) -> None:
+        self._send(b"R")
+        threading.Thread(target=self._watch_parent, name="parent-watchdog", daemon=True).start()
+        while True:
+            try:
+                message, fds, _flags, _addr = socket.recv_fds(self.control, 16, 4)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                logger.warning("SCP worker %d: dispatcher gone; exiting", self.index)
+                os._exit(1)
+            if message == b"S":
+                self._drain()
+                return
+            for fd in fds:
+                conn = socket.socket(fileno=fd)
+                self._serve(conn, busy=message == b"B")
+
+    def _serve(self, conn: socket.socket, busy: bool) -> None:
+        try:
+            peer = conn.getpeername()
+        except OSError:
+            conn.close()
+            self._send(b"-")
+            return
+        key = (str(peer[0]), int(peer[1]))
+        if busy:
+            self._busy_peers.add(key)
+        thread = threading.Thread(
+            target=self._serve_thread, args=(conn, peer, key), name=f"conn-{key[0]}:{key[1]}"
+        )
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _serve_thread(self, conn: socket.socket, peer: Any, key: tuple[str, int]) -> None:
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.server.finish_request(conn, peer)
+        except Exception:
+            logger.exception("SCP worker %d: connection from %s failed", self.index, key)
+        finally:
+            self._busy_peers.discard(key)
+            with contextlib.suppress(OSError):
+                conn.close()
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
+            self._send(b"-")
+
+    def _drain(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.engine.dispose()
+
+    def _watch_parent(self) -> None:
+        parent = os.getppid()
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                logger.warning("SCP worker %d: dispatcher process died; exiting", self.index)
+                os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--log-level", type=int, default=logging.INFO)
+    args = parser.parse_args(argv)
+    configure_logging(0)
+    logging.getLogger().setLevel(args.log_level)
+    settings = NodeSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
+    control = socket.socket(fileno=args.control_fd)
+    Worker(settings, control, args.index).run()
+
+
+if __name__ == "__main__":
+    main()
