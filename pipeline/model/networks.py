@@ -1,0 +1,129 @@
+"""Per-sequence image encoders: a 3D CNN backbone and a projection head into text space.
+
+ALIGN trains one CNN per MRI sequence to regress the study's report embedding.
+Backbones are MONAI networks named by an allow-list (a bundle's manifest names a
+class and its init arguments; no code or expressions are ever read from it):
+
+* ``DenseNet121`` — :class:`monai.networks.nets.DenseNet121`, the ``base`` config
+  (as ALIGN's and brat's released code);
+* ``DenseNet`` — :class:`monai.networks.nets.DenseNet` with small growth rate and
+  blocks, the light CPU ``small`` config.
+
+Networks take ``spatial_dims`` / ``in_channels`` / ``out_channels`` like MONAI's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from monai.networks.nets.densenet import DenseNet, DenseNet121
+from torch import Tensor, nn
+
+from dicom_node.errors import BundleError
+
+BACKBONES: dict[str, type[nn.Module]] = {
+    "DenseNet121": DenseNet121,
+    "DenseNet": DenseNet,
+}
+
+
+class SequenceEncoder(nn.Module):
+    """3D CNN backbone -> feature vector -> MLP projection head -> embedding.
+
+    Args:
+        backbone: a key of :data:`BACKBONES`.
+        backbone_args: the backbone's init arguments except ``spatial_dims``,
+            ``in_channels`` and ``out_channels`` (set from this class's arguments).
+        feature_dim: size of the backbone output (its ``out_channels``).
+        embed_dim: size of the text embedding space.
+        hidden_dim: width of the projection head's hidden layer.
+        in_channels: image channels (1 for one MRI sequence).
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        backbone_args: Mapping[str, Any] | None = None,
+        feature_dim: int = 256,
+        embed_dim: int = 256,
+        hidden_dim: int = 512,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise BundleError(f"backbone {backbone!r} is not one of {sorted(BACKBONES)}")
+        self.backbone = BACKBONES[backbone](
+            spatial_dims=3,
+            in_channels=in_channels,
+            out_channels=feature_dim,
+            **dict(backbone_args or {}),
+        )
+        self.head = nn.Sequential(
+            nn.GELU(),
+            nn.Linear(feature_dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, embed_dim),
+        )
+        self.embed_dim = embed_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Unnormalised embeddings (B, embed_dim) of volumes ``x`` (B, C, D, H, W)."""
+        out: Tensor = self.head(self.backbone(x))
+        return out
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        """L2-normalised embeddings, no gradients."""
+        return nn.functional.normalize(self.forward(x).float(), dim=-1)
+
+
+NETWORK_CLASSES: dict[str, type[nn.Module]] = {"SequenceEncoder": SequenceEncoder}
+
+
+def build_network(class_name: str, init_args: Mapping[str, Any]) -> nn.Module:
+    """Instantiate an allow-listed network class with its stored init arguments.
+
+    Raises:
+        BundleError: unknown class, or arguments the class does not accept.
+    """
+    if class_name not in NETWORK_CLASSES:
+        raise BundleError(f"network class {class_name!r} is not one of {sorted(NETWORK_CLASSES)}")
+    try:
+        return NETWORK_CLASSES[class_name](**dict(init_args))
+    except TypeError as exc:
+        raise BundleError(f"init_args {dict(init_args)!r} do not fit {class_name}: {exc}") from exc
+
+
+SMALL_IMAGE_ARGS: dict[str, Any] = {
+    "backbone": "DenseNet",
+    "backbone_args": {
+        "init_features": 16,
+        "growth_rate": 8,
+        "block_config": [2, 3, 3, 2],
+        "bn_size": 2,
+    },
+    "feature_dim": 128,
+    "hidden_dim": 256,
+}
+"""The ``small`` CPU image encoder (``embed_dim`` comes from the text encoder)."""
+
+BASE_IMAGE_ARGS: dict[str, Any] = {
+    "backbone": "DenseNet121",
+    "backbone_args": {},
+    "feature_dim": 1024,
+    "hidden_dim": 1024,
+}
+"""The ``base`` image encoder: DenseNet-121 (ALIGN)."""
+
+IMAGE_CONFIGS: dict[str, dict[str, Any]] = {"small": SMALL_IMAGE_ARGS, "base": BASE_IMAGE_ARGS}
+
+
+def image_encoder_args(config: str, embed_dim: int) -> dict[str, Any]:
+    """Init arguments of :class:`SequenceEncoder` for a named config and embedding size."""
+    if config not in IMAGE_CONFIGS:
+        raise BundleError(f"image encoder config {config!r} is not one of {sorted(IMAGE_CONFIGS)}")
+    args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in IMAGE_CONFIGS[config].items()}
+    args["embed_dim"] = embed_dim
+    return args

@@ -1,0 +1,131 @@
+"""Zero-shot scoring: image embeddings against finding queries and normal references.
+
+For an L2-normalised image embedding ``v``, a finding with paraphrase embeddings
+``p_1..p_k`` and normal references ``n_1..n_m`` (all unit vectors)::
+
+    s_pos = agg_pos(cos(v, p_i))        # "mean" (default) or "max" over paraphrases
+    s_neg = agg_neg(cos(v, n_j))        # "mean" or "max" over normal references
+    score = sigmoid((s_pos - s_neg) / temperature)
+
+i.e. a softmax over {finding, normal} of the similarities at ``temperature``; it
+is monotone in the difference of cosine similarities, so AUC does not depend on
+the temperature, which only spreads the scores over (0, 1).
+
+Per-sequence embeddings of one study are fused by one of
+``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
+``mean_score`` or ``max_score`` (scores per sequence, then averaged / maximised).
+The aggregation and fusion are chosen on the validation split by
+:func:`training.bundles.calibrate.select_scoring` and stored in the bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from dicom_node.errors import BundleError
+
+Aggregation = Literal["mean", "max"]
+Fusion = Literal["mean_embedding", "mean_score", "max_score"]
+AGGREGATIONS: tuple[Aggregation, ...] = ("mean", "max")
+FUSIONS: tuple[Fusion, ...] = ("mean_embedding", "mean_score", "max_score")
+
+
+class ScoringSpec(BaseModel):
+    """How similarities become scores and how sequences are fused (stored in the bundle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    positive_aggregation: Aggregation = "mean"
+    normal_aggregation: Aggregation = "mean"
+    temperature: float = Field(default=0.05, gt=0.0)
+    fusion: Fusion = "mean_embedding"
+
+
+@dataclass(frozen=True)
+class EmbeddedQueries:
+    """Unit-vector embeddings of a query bank: normal references and each finding's paraphrases."""
+
+    normal: Tensor
+    """(M, D)"""
+    findings: dict[str, Tensor]
+    """finding id -> (K, D)"""
+
+
+def _aggregate(similarities: Tensor, how: Aggregation) -> Tensor:
+    if how == "mean":
+        return similarities.mean(dim=-1)
+    if how == "max":
+        return similarities.max(dim=-1).values
+    raise BundleError(f"aggregation {how!r} is not one of {AGGREGATIONS}")
+
+
+def finding_scores(
+    image_embeddings: Tensor, queries: EmbeddedQueries, spec: ScoringSpec
+) -> dict[str, Tensor]:
+    """Scores in (0, 1) for each finding: finding id -> (B,), from unit vectors (B, D)."""
+    if image_embeddings.ndim != 2:
+        raise BundleError(
+            f"image embeddings must be (B, D); got shape {tuple(image_embeddings.shape)}"
+        )
+    if image_embeddings.shape[1] != queries.normal.shape[1]:
+        raise BundleError(
+            f"image embedding size {image_embeddings.shape[1]} differs from the text "
+            f"embedding size {queries.normal.shape[1]}"
+        )
+    v = torch.nn.functional.normalize(image_embeddings.float(), dim=-1)
+    s_neg = _aggregate(v @ queries.normal.T, spec.normal_aggregation)
+    scores = {}
+    for fid, q in queries.findings.items():
+        s_pos = _aggregate(v @ q.T, spec.positive_aggregation)
+        scores[fid] = torch.sigmoid((s_pos - s_neg) / spec.temperature)
+    return scores
+
+
+def fuse_embeddings(per_sequence: Mapping[str, Tensor]) -> Tensor:
+    """Mean of the unit embeddings of each sequence, renormalised: (B, D)."""
+    if not per_sequence:
+        raise BundleError("no sequence embeddings to fuse")
+    stacked = torch.stack(
+        [torch.nn.functional.normalize(e.float(), dim=-1) for e in per_sequence.values()]
+    )
+    return torch.nn.functional.normalize(stacked.mean(dim=0), dim=-1)
+
+
+@dataclass(frozen=True)
+class FusedScores:
+    """Scores of a batch of studies: the fused exam scores and each sequence's."""
+
+    exam: dict[str, Tensor]
+    """finding id -> (B,)"""
+    per_sequence: dict[str, dict[str, Tensor]]
+    """sequence -> finding id -> (B,)"""
+
+
+def fused_scores(
+    per_sequence: Mapping[str, Tensor], queries: EmbeddedQueries, spec: ScoringSpec
+) -> FusedScores:
+    """Per-sequence scores and the exam score by ``spec.fusion``.
+
+    Args:
+        per_sequence: sequence name -> unit embeddings (B, D); all the same B.
+            Missing sequences are simply absent (fusion uses those present).
+    """
+    if not per_sequence:
+        raise BundleError("no sequence embeddings to score")
+    by_sequence = {seq: finding_scores(e, queries, spec) for seq, e in per_sequence.items()}
+    if spec.fusion == "mean_embedding":
+        exam = finding_scores(fuse_embeddings(per_sequence), queries, spec)
+    elif spec.fusion in ("mean_score", "max_score"):
+        exam = {}
+        for fid in queries.findings:
+            stacked = torch.stack([s[fid] for s in by_sequence.values()])
+            exam[fid] = stacked.mean(0) if spec.fusion == "mean_score" else stacked.max(0).values
+    else:
+        raise BundleError(f"fusion {spec.fusion!r} is not one of {FUSIONS}")
+    return FusedScores(exam=exam, per_sequence=by_sequence)

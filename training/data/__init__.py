@@ -1,0 +1,1 @@
+"""Datasets from an archive: pairing studies with reports, caching tensors, splits."""

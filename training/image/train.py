@@ -1,0 +1,340 @@
+"""Training the per-sequence image encoders (ALIGN): volume -> report embedding, MSE.
+
+For every sequence of the cache a :class:`pipeline.model.networks.SequenceEncoder`
+is trained to regress the L2-normalised embedding of its study's report, made by
+the trained report encoder. Features:
+
+* mixed precision on GPU (bf16 autocast), full precision on CPU;
+* ``torchrun`` DDP (``torchrun --nproc-per-node N -m training.cli image-encoders ...``);
+* a checkpoint (``last.pt``) after every epoch and resume from it;
+* validation every epoch; the best weights (lowest validation loss) kept in
+  ``best.safetensors``;
+* a tqdm progress bar with the loss and ETA.
+
+Output folder: ``image_config.json`` and per sequence ``<SEQ>/network.json``
+(class name + init args), ``best.safetensors``, ``last.pt``, ``history.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from dicom_node.errors import TrainingError
+from pipeline.model.networks import build_network, image_encoder_args
+from pipeline.model.text_encoder import ReportEncoder
+from training.data.cache import CachedStudy, SequenceDataset, StudyCache, read_cache
+from training.image.distributed import DistContext, all_reduce_mean, barrier, init_distributed
+from training.image.losses import alignment_loss, cosine_agreement
+from training.text.train import load_report_encoder
+
+logger = logging.getLogger(__name__)
+
+Section = Literal["report", "findings", "impression"]
+NETWORK_FILE = "network.json"
+BEST_FILE = "best.safetensors"
+LAST_FILE = "last.pt"
+HISTORY_FILE = "history.json"
+CONFIG_FILE = "image_config.json"
+
+
+@dataclass
+class ImageTrainConfig:
+    """Hyper-parameters of the image encoders."""
+
+    config: str = "small"
+    epochs: int = 10
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    target_section: Section = "report"
+    """Which text the image embedding regresses: whole report, findings or impression."""
+    normalize_prediction: bool = False
+    num_workers: int = 0
+    amp: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    resume: bool = True
+    max_steps: int | None = None
+    """Stop each sequence after this many optimiser steps (tests, smoke runs)."""
+    min_studies: int = 4
+    """Sequences with fewer training studies are skipped."""
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class SequenceTrainResult:
+    """How one sequence's encoder trained."""
+
+    sequence: str
+    out_dir: Path
+    best_val_loss: float
+    epochs_run: int
+    steps: int
+    samples_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def section_text(study: CachedStudy, section: Section) -> str:
+    """The text of ``study`` that its images should embed to."""
+    if section == "findings":
+        return study.findings
+    if section == "impression":
+        return study.impression
+    return f"{study.findings}\n{study.impression}".strip()
+
+
+def report_targets(
+    encoder: ReportEncoder, studies: Sequence[CachedStudy], section: Section
+) -> dict[str, Tensor]:
+    """Study key -> unit report embedding (E,) from the report encoder."""
+    texts = [section_text(s, section) for s in studies]
+    embeddings = encoder.encode(texts)
+    return {s.key: embeddings[i] for i, s in enumerate(studies)}
+
+
+def _autocast(device: torch.device, amp: bool) -> torch.autocast:
+    enabled = amp and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def _validate(
+    model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]], device: torch.device, cfg: Any
+) -> tuple[float, float]:
+    model.eval()
+    total_loss = total_cos = 0.0
+    n = 0
+    for images, targets in loader:
+        images, targets = images.to(device), targets.to(device)
+        with _autocast(device, cfg.amp):
+            pred = model(images)
+        total_loss += float(alignment_loss(pred, targets, cfg.normalize_prediction)) * len(images)
+        total_cos += float(cosine_agreement(pred, targets)) * len(images)
+        n += len(images)
+    return (total_loss / n, total_cos / n) if n else (math.nan, math.nan)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "module", model)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def train_sequence_encoder(
+    cache: StudyCache,
+    sequence: str,
+    targets: dict[str, Tensor],
+    out_dir: Path,
+    cfg: ImageTrainConfig,
+    ctx: DistContext | None = None,
+) -> SequenceTrainResult:
+    """Train (or resume) the encoder of one sequence on the cache's train split."""
+    ctx = ctx or DistContext()
+    device = torch.device(
+        f"cuda:{ctx.local_rank}" if cfg.device.startswith("cuda") and ctx.enabled else cfg.device
+    )
+    torch.manual_seed(cfg.seed)
+    train_set = SequenceDataset(cache, cache.split("train"), sequence, targets)
+    val_set = SequenceDataset(cache, cache.split("val"), sequence, targets)
+    if len(train_set) < cfg.min_studies:
+        raise TrainingError(
+            f"sequence {sequence}: {len(train_set)} training studies, fewer than "
+            f"min_studies={cfg.min_studies}"
+        )
+    embed_dim = int(next(iter(targets.values())).shape[0])
+    init_args = image_encoder_args(cfg.config, embed_dim)
+    model = build_network("SequenceEncoder", init_args).to(device)
+    sampler: DistributedSampler[tuple[Tensor, Tensor]] | None = (
+        DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ctx.enabled else None
+    )
+    train_loader: DataLoader[tuple[Tensor, Tensor]] = DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        drop_last=len(train_set) > cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    val_loader: DataLoader[tuple[Tensor, Tensor]] = DataLoader(
+        val_set, batch_size=cfg.batch_size, num_workers=cfg.num_workers
+    )
+    if ctx.enabled:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    steps_per_epoch = max(len(train_loader), 1)
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=cfg.learning_rate, total_steps=max(total_steps, 1), pct_start=0.1
+    )
+
+    seq_dir = out_dir / sequence
+    seq_dir.mkdir(parents=True, exist_ok=True)
+    (seq_dir / NETWORK_FILE).write_text(
+        json.dumps({"class_name": "SequenceEncoder", "init_args": init_args}, indent=2),
+        encoding="utf-8",
+    )
+    start_epoch, step, best = 0, 0, math.inf
+    history: list[dict[str, float]] = []
+    last = seq_dir / LAST_FILE
+    if cfg.resume and last.is_file():
+        state = torch.load(last, map_location=device, weights_only=True)
+        _unwrap(model).load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        start_epoch, step, best = int(state["epoch"]), int(state["step"]), float(state["best"])
+        history = list(state["history"])
+        logger.info("%s: resuming after epoch %d (step %d)", sequence, start_epoch, step)
+
+    progress = tqdm(
+        total=total_steps,
+        initial=step,
+        desc=f"image encoder {sequence}",
+        unit="step",
+        disable=not ctx.is_main,
+    )
+    samples, seconds = 0, 0.0
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        if step >= total_steps:
+            break
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        model.train()
+        loss_sum, batches = 0.0, 0
+        for images, batch_targets in train_loader:
+            if step >= total_steps:
+                break
+            began = time.perf_counter()
+            images, batch_targets = images.to(device), batch_targets.to(device)
+            with _autocast(device, cfg.amp):
+                pred = model(images)
+            loss = alignment_loss(pred, batch_targets, cfg.normalize_prediction)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            seconds += time.perf_counter() - began
+            samples += len(images)
+            step += 1
+            batches += 1
+            loss_sum += loss.item()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+        train_loss = all_reduce_mean(loss_sum / max(batches, 1), ctx, device)
+        val_loss, val_cos = _validate(model, val_loader, device, cfg)
+        if math.isnan(val_loss):
+            val_loss, val_cos = train_loss, math.nan
+        record = {
+            "epoch": float(epoch + 1),
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_cosine": val_cos,
+        }
+        history.append(record)
+        if ctx.is_main:
+            net = _unwrap(model)
+            if val_loss < best:
+                best = val_loss
+                save_file(
+                    {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                    str(seq_dir / BEST_FILE),
+                )
+            torch.save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": optimiser.state_dict(),
+                    "scheduler": schedule.state_dict(),
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "best": best,
+                    "history": history,
+                },
+                last,
+            )
+            logger.info("%s epoch %d: %s", sequence, epoch + 1, record)
+        barrier(ctx)
+    progress.close()
+    rate = samples / seconds if seconds > 0 else math.nan
+    if ctx.is_main:
+        (seq_dir / HISTORY_FILE).write_text(
+            json.dumps({"history": history, "samples_per_second": rate}, indent=2),
+            encoding="utf-8",
+        )
+    return SequenceTrainResult(
+        sequence=sequence,
+        out_dir=seq_dir,
+        best_val_loss=best,
+        epochs_run=len(history),
+        steps=step,
+        samples_per_second=rate,
+        history=history,
+    )
+
+
+def train_image_encoders(
+    cache_dir: Path,
+    report_encoder_dir: Path,
+    out_dir: Path,
+    cfg: ImageTrainConfig | None = None,
+    sequences: Sequence[str] | None = None,
+) -> dict[str, SequenceTrainResult]:
+    """Train one encoder per sequence of the cache (or of ``sequences``)."""
+    cfg = cfg or ImageTrainConfig()
+    ctx = init_distributed(cfg.device)
+    cache = read_cache(cache_dir)
+    encoder = load_report_encoder(report_encoder_dir, device="cpu")
+    targets = report_targets(encoder, cache.studies, cfg.target_section)
+    chosen = list(sequences) if sequences else cache.sequences
+    unknown = sorted(set(chosen) - set(cache.sequences))
+    if unknown:
+        raise TrainingError(f"sequences {unknown} are not in cache {cache_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        (out_dir / CONFIG_FILE).write_text(
+            json.dumps(
+                {
+                    "train_config": asdict(cfg),
+                    "report_encoder": str(report_encoder_dir),
+                    "cache": str(cache_dir),
+                    "sequences": chosen,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    results: dict[str, SequenceTrainResult] = {}
+    for seq in chosen:
+        try:
+            results[seq] = train_sequence_encoder(cache, seq, targets, out_dir, cfg, ctx)
+        except TrainingError as exc:
+            logger.warning("skipping sequence %s: %s", seq, exc)
+    if not results:
+        raise TrainingError(f"no sequence of {chosen} could be trained")
+    return results
+
+
+def load_sequence_encoder(seq_dir: Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The best weights of one trained sequence encoder and its network description."""
+    spec: dict[str, Any] = json.loads((seq_dir / NETWORK_FILE).read_text(encoding="utf-8"))
+    net = build_network(spec["class_name"], spec["init_args"])
+    net.load_state_dict(load_file(str(seq_dir / BEST_FILE)))
+    return net.to(device).eval(), spec
