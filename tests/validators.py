@@ -1,0 +1,85 @@
+"""Independent DICOM validators used by the tests (see ``shared/CONFORMANCE.md``).
+
+* ``dciodvfy`` (dicom3tools): IOD check of any object; messages on stderr, exit 1
+  when there is an ``Error``.
+* pixelmed ``DicomSRValidator``: SR IOD and template (TID 1500) check. It always
+  exits 0, so its output is searched for ``Error`` lines and for ``Exception`` /
+  ``unrecognized`` (a run that checked nothing).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
+_JAXP_LIMITS = (
+    "-Djdk.xml.xpathExprGrpLimit=0",
+    "-Djdk.xml.xpathExprOpLimit=0",
+    "-Djdk.xml.xpathTotalOpLimit=0",
+)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run `make sysdeps`")
+    return path
+
+
+def dciodvfy_messages(path: Path | str) -> list[str]:
+    """Every message dciodvfy prints about ``path`` (errors and warnings)."""
+    proc = subprocess.run(
+        [_tool("dciodvfy"), str(path)], capture_output=True, text=True, timeout=120
+    )
+    lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines()]
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"dciodvfy exited {proc.returncode} on {path}: {lines[-5:]}")
+    return [line for line in lines if line]
+
+
+def dciodvfy_errors(path: Path | str) -> list[str]:
+    """dciodvfy's ``Error`` lines for ``path`` (empty: the IOD is valid)."""
+    return [line for line in dciodvfy_messages(path) if line.startswith("Error")]
+
+
+def dciodvfy_warnings(path: Path | str) -> list[str]:
+    """dciodvfy's ``Warning`` lines for ``path``."""
+    return [line for line in dciodvfy_messages(path) if line.startswith("Warning")]
+
+
+def pixelmed_sr_output(path: Path | str) -> list[str]:
+    """The output lines of pixelmed's DicomSRValidator on ``path``."""
+    if not PIXELMED_JAR.exists():
+        raise RuntimeError(f"{PIXELMED_JAR} is missing: run `make sysdeps`")
+    proc = subprocess.run(
+        [
+            _tool("java"),
+            *_JAXP_LIMITS,
+            "-cp",
+            str(PIXELMED_JAR),
+            "com.pixelmed.validate.DicomSRValidator",
+            "-checktemplateid",
+            "-checkcontentitemorder",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return [line.rstrip() for line in (proc.stdout + proc.stderr).splitlines()]
+
+
+def pixelmed_sr_errors(path: Path | str) -> list[str]:
+    """Lines of DicomSRValidator's output that are errors, or show it checked nothing."""
+    return [
+        line
+        for line in pixelmed_sr_output(path)
+        if line.startswith("Error") or "Exception" in line or "unrecognized" in line
+    ]
+
+
+def pixelmed_sr_warnings(path: Path | str) -> list[str]:
+    """DicomSRValidator's ``Warning`` lines."""
+    return [line for line in pixelmed_sr_output(path) if line.startswith("Warning")]
