@@ -15,6 +15,7 @@ next start. Duplicated messages are harmless: the task claims its job atomically
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -37,14 +38,21 @@ _ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 def celery_sender(broker_url: str | None = None) -> TaskSender:
-    """A :data:`TaskSender` publishing through the node's Celery app (routes pick the queue)."""
-    from pipeline.celery_app import app, configure
+    """A :data:`TaskSender` publishing to ``broker_url`` (routes pick the queue).
 
-    if broker_url is not None:
-        configure(broker_url)
+    The sender owns its broker connection (safe to use from one thread at a
+    time; a lock serialises callers), so two senders for different brokers can
+    live in one process.
+    """
+    from pipeline.celery_app import app
+
+    connection = app.connection_for_write(broker_url or app.conf.broker_url)
+    producer = app.amqp.Producer(connection)
+    lock = threading.Lock()
 
     def send(task_name: str, kwargs: dict[str, Any]) -> str:
-        result = app.send_task(task_name, kwargs=kwargs)
+        with lock:
+            result = app.send_task(task_name, kwargs=kwargs, producer=producer)
         return str(result.id)
 
     return send

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -51,20 +50,13 @@ from dicom_node.registry import (
     StudyState,
     StudyTransition,
 )
+from dicom_node.storage import free_disk_mb
 
 logger = logging.getLogger(__name__)
 
 QUEUES = ("gpu", "io")
 _PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport: "<queue>\x06\x16<priority>"
 _PRIORITY_STEPS = (3, 6, 9)
-
-
-def disk_free_mb(path: Path) -> float:
-    """Free space (MiB) of the file system holding ``path`` (or its nearest parent)."""
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free / (1024 * 1024)
 
 
 def queue_depths(broker_url: str | None) -> dict[str, int]:
@@ -82,6 +74,12 @@ def queue_depths(broker_url: str | None) -> dict[str, int]:
         return depths
     finally:
         client.close()
+
+
+def _counts(session: Session, key: Any, ident: Any) -> dict[Any, int]:
+    """``{value of key: row count}`` (one GROUP BY query)."""
+    rows = session.execute(select(key, func.count(ident)).group_by(key)).all()
+    return {row[0]: int(row[1]) for row in rows}
 
 
 class RegistryCollector:
@@ -106,11 +104,7 @@ class RegistryCollector:
             yield CounterMetricFamily(
                 "dicom_node_instances_received", "Instances stored and registered", instances
             )
-            by_state = dict(
-                session.execute(select(Study.state, func.count(Study.id)).group_by(Study.state))
-                .tuples()
-                .all()
-            )
+            by_state = _counts(session, Study.state, Study.id)
             studies = GaugeMetricFamily("dicom_node_studies", "Studies by state", labels=["state"])
             for state in StudyState:
                 studies.add_metric([state.value], by_state.get(state, 0))
@@ -126,15 +120,7 @@ class RegistryCollector:
             yield CounterMetricFamily(
                 "dicom_node_studies_completed", "Studies that became complete", completed
             )
-            jobs_by_state = dict(
-                session.execute(
-                    select(AnalysisJob.state, func.count(AnalysisJob.id)).group_by(
-                        AnalysisJob.state
-                    )
-                )
-                .tuples()
-                .all()
-            )
+            jobs_by_state = _counts(session, AnalysisJob.state, AnalysisJob.id)
             jobs = GaugeMetricFamily(
                 "dicom_node_analysis_jobs", "Analysis jobs by state", labels=["state"]
             )
@@ -152,13 +138,7 @@ class RegistryCollector:
                 count_value=int(count or 0),
                 sum_value=float(total or 0.0),
             )
-            deliveries_by_state = dict(
-                session.execute(
-                    select(Delivery.state, func.count(Delivery.id)).group_by(Delivery.state)
-                )
-                .tuples()
-                .all()
-            )
+            deliveries_by_state = _counts(session, Delivery.state, Delivery.id)
             deliveries = GaugeMetricFamily(
                 "dicom_node_deliveries", "Outbox rows by state", labels=["state"]
             )
@@ -184,7 +164,7 @@ class RegistryCollector:
         yield GaugeMetricFamily(
             "dicom_node_disk_free_mb",
             "Free disk of the storage dir",
-            disk_free_mb(self._storage_dir),
+            free_disk_mb(self._storage_dir),
         )
         yield GaugeMetricFamily(
             "dicom_node_disk_min_free_mb", "Disk watermark (C-STORE refused below)", self._min_free
@@ -204,7 +184,7 @@ class RegistryCollector:
             body["broker"] = "ok"
         except Exception as exc:  # noqa: BLE001 - report, do not raise
             body["broker"] = f"error: {exc}"
-        free = disk_free_mb(self._storage_dir)
+        free = free_disk_mb(self._storage_dir)
         body["disk_free_mb"] = round(free, 1)
         body["disk_min_free_mb"] = self._min_free
         body["disk"] = "ok" if free > self._min_free else "below watermark"

@@ -203,7 +203,7 @@ class Node:
 
         from dicom_node.scp.service import ScpService
 
-        self.scp = ScpService(settings)
+        self.scp = ScpService(settings, reconcile_on_start=False)  # reconciled above
         self.scp.start()
         logger.info(
             "node %s listening on %s:%d (broker %s, worker %s)",
