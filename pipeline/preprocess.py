@@ -1,0 +1,173 @@
+"""The one preprocessing chain shared by training and inference (MONAI transforms).
+
+:class:`PreprocessSpec` holds every parameter; it serialises to JSON exactly
+(``spec.model_dump_json()`` / ``PreprocessSpec.model_validate_json``) and is
+stored with each model bundle, so that inference reproduces training to the
+voxel — mismatched preprocessing was the top bug reported against public
+image-text models (CT-CLIP).
+
+The default is ALIGN's recipe: reorient, resample to 1 mm³, find the head
+centre, crop/pad a 180 mm cube around it, resize to 120³, z-score inside the
+head, clamp to [-1, 5].
+
+Output layout: ``(1, D0, D1, D2)`` float32 where axis ``n`` runs towards the
+n-th letter of ``spec.orientation`` (``"LPS"``: D0 right->left, D1
+anterior->posterior, D2 inferior->superior).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dicom_node.errors import SeriesError
+from pipeline.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+_AXES = ({"L", "R"}, {"P", "A"}, {"S", "I"})
+
+
+class PreprocessSpec(BaseModel):
+    """Every parameter of the preprocessing chain (stored with each model).
+
+    Attributes:
+        version: schema version of this spec.
+        orientation: axis codes of the output array (each letter is the
+            direction that axis increases towards), e.g. ``"LPS"`` or ``"RAS"``.
+        spacing_mm: voxel size after resampling (mm).
+        crop_mm: size of the head-centred box cut out (padded where needed), mm.
+        output_shape: array shape given to the model (after resize).
+        head_threshold: a voxel is "head" when above this fraction of the
+            99.5th intensity percentile.
+        clamp: value range after z-scoring inside the head.
+        resample_mode: interpolation for resampling (MONAI ``Spacing`` mode).
+        resize_mode: interpolation for the final resize (MONAI ``Resize`` mode).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    orientation: str = "LPS"
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    crop_mm: tuple[float, float, float] = (180.0, 180.0, 180.0)
+    output_shape: tuple[int, int, int] = (120, 120, 120)
+    head_threshold: float = Field(default=0.1, gt=0.0, lt=1.0)
+    clamp: tuple[float, float] = (-1.0, 5.0)
+    resample_mode: Literal["bilinear", "nearest"] = "bilinear"
+    resize_mode: Literal["area", "trilinear", "nearest"] = "area"
+
+    @field_validator("orientation")
+    @classmethod
+    def _check_orientation(cls, value: str) -> str:
+        code = value.upper()
+        if len(code) != 3 or any(sum(letter in axis for letter in code) != 1 for axis in _AXES):
+            raise ValueError(f"orientation {value!r} must name each of L/R, P/A, S/I once")
+        return code
+
+    @field_validator("spacing_mm", "crop_mm")
+    @classmethod
+    def _positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"sizes must be positive, got {value}")
+        return value
+
+
+def _ras_affine(volume: Volume) -> NDArray[np.float64]:
+    """The volume's voxel->world affine in RAS (MONAI / NIfTI convention)."""
+    affine = volume.affine.copy()
+    affine[:2, :] *= -1.0
+    return affine
+
+
+def head_mask(array: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
+    """Voxels brighter than ``threshold`` x the 99.5th percentile (the head, not air)."""
+    positive = array[array > 0]
+    if positive.size == 0:
+        return np.zeros(array.shape, dtype=bool)
+    top = float(np.percentile(positive, 99.5))
+    mask: NDArray[np.bool_] = array > threshold * top
+    return mask
+
+
+def _crop_pad_around(
+    array: NDArray[np.float32], centre: NDArray[np.float64], size: tuple[int, int, int]
+) -> NDArray[np.float32]:
+    """A ``size`` box centred on ``centre`` (voxels), zero-padded where it leaves the array."""
+    from monai.transforms.croppad.array import BorderPad, SpatialCrop
+
+    starts = [round(float(c) - s / 2) for c, s in zip(centre, size, strict=True)]
+    ends = [st + s for st, s in zip(starts, size, strict=True)]
+    shape = array.shape[1:]
+    roi_start = [max(0, st) for st in starts]
+    roi_end = [min(n, e) for n, e in zip(shape, ends, strict=True)]
+    cropped = SpatialCrop(roi_start=roi_start, roi_end=roi_end)(torch.from_numpy(array))
+    border: list[int] = []
+    for st, e, n in zip(starts, ends, shape, strict=True):
+        border.extend([max(0, -st), max(0, e - n)])
+    padded = BorderPad(spatial_border=border, mode="constant")(cropped)
+    return np.asarray(padded.detach().cpu().numpy(), dtype=np.float32)
+
+
+def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np.float32]:
+    """Apply the shared chain to one volume.
+
+    Args:
+        volume: a loaded series (:func:`pipeline.volume.load_series`).
+        spec: the parameters; ALIGN's defaults when omitted.
+
+    Returns:
+        ``(1, D0, D1, D2)`` float32 array, axes following ``spec.orientation``.
+
+    Raises:
+        SeriesError: an empty volume (no head found).
+    """
+    from monai.data.meta_tensor import MetaTensor
+    from monai.transforms.spatial.array import Orientation, Resize, Spacing
+
+    spec = spec or PreprocessSpec()
+    # Volume.array is (k, j, i); MONAI wants channel-first (C, i, j, k) matching the affine.
+    data = np.ascontiguousarray(volume.array.transpose(2, 1, 0)[None])
+    image: torch.Tensor = MetaTensor(
+        torch.from_numpy(data), affine=torch.from_numpy(_ras_affine(volume))
+    )
+    image = Orientation(axcodes=spec.orientation, labels=(("L", "R"), ("P", "A"), ("I", "S")))(
+        image
+    )
+    image = Spacing(pixdim=spec.spacing_mm, mode=spec.resample_mode)(image)
+    array = np.asarray(image.detach().cpu().numpy(), dtype=np.float32)
+
+    mask = head_mask(array[0], spec.head_threshold)
+    if not mask.any():
+        raise SeriesError(
+            f"series {volume.series_uid}: no voxel above the head threshold "
+            f"({spec.head_threshold}); the volume looks empty"
+        )
+    centre = np.argwhere(mask).mean(axis=0)
+    box = tuple(
+        max(1, round(mm / sp)) for mm, sp in zip(spec.crop_mm, spec.spacing_mm, strict=True)
+    )
+    cropped = _crop_pad_around(array, centre, box)  # type: ignore[arg-type]
+    resized = Resize(spatial_size=spec.output_shape, mode=spec.resize_mode)(
+        torch.from_numpy(cropped)
+    )
+    out = np.asarray(resized.detach().cpu().numpy(), dtype=np.float32)
+
+    inside = head_mask(out[0], spec.head_threshold)
+    values = out[0][inside] if inside.any() else out[0].ravel()
+    mean, std = float(values.mean()), float(values.std())
+    out = (out - mean) / (std if std > 1e-6 else 1.0)
+    out = np.clip(out, spec.clamp[0], spec.clamp[1]).astype(np.float32)
+    logger.debug(
+        "study %s: series %s preprocessed to %s (head centre voxel %s)",
+        volume.study_uid,
+        volume.series_uid,
+        out.shape,
+        np.round(centre, 1).tolist(),
+    )
+    return out
