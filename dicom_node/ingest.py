@@ -105,6 +105,10 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+def _looks_like_uid(value: str) -> bool:
+    return len(value) <= 64 and all(char.isdigit() or char == "." for char in value)
+
+
 def read_header(path: Path) -> InstanceHeader:
     """Read only :data:`HEADER_KEYWORDS` and the transfer syntax from a DICOM file.
 
@@ -125,7 +129,8 @@ def read_header(path: Path) -> InstanceHeader:
     for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         value = _text(ds, keyword, 80)
         if value:
-            uids[keyword] = value
+            # Log-safe: a value that is not a UID is not echoed (it could be anything).
+            uids[keyword] = value if _looks_like_uid(value) else "<invalid>"
     try:
         checked = {
             keyword: check_uid(uids.get(keyword), keyword)
