@@ -174,8 +174,8 @@ class ModelBundle:
         from pipeline.preprocess import PreprocessSpec  # type: ignore[import-not-found, unused-ignore]
 
         try:
-            return PreprocessSpec(**self.manifest.preprocessing)
-        except (TypeError, ValueError) as exc:
+            return PreprocessSpec.model_validate(self.manifest.preprocessing)
+        except ValidationError as exc:
             raise BundleError(
                 f"bundle {self.path}: preprocessing {self.manifest.preprocessing!r} "
                 f"is not a valid PreprocessSpec: {exc}"

@@ -117,7 +117,24 @@ BASE_IMAGE_ARGS: dict[str, Any] = {
 }
 """The ``base`` image encoder: DenseNet-121 (ALIGN)."""
 
-IMAGE_CONFIGS: dict[str, dict[str, Any]] = {"small": SMALL_IMAGE_ARGS, "base": BASE_IMAGE_ARGS}
+TINY_IMAGE_ARGS: dict[str, Any] = {
+    "backbone": "DenseNet",
+    "backbone_args": {
+        "init_features": 8,
+        "growth_rate": 4,
+        "block_config": [1, 1, 1, 1],
+        "bn_size": 2,
+    },
+    "feature_dim": 32,
+    "hidden_dim": 64,
+}
+"""A ``tiny`` image encoder for tests and smoke runs (inputs of at least 32³)."""
+
+IMAGE_CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny": TINY_IMAGE_ARGS,
+    "small": SMALL_IMAGE_ARGS,
+    "base": BASE_IMAGE_ARGS,
+}
 
 
 def image_encoder_args(config: str, embed_dim: int) -> dict[str, Any]:

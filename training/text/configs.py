@@ -1,4 +1,8 @@
-"""RoBERTa configurations of the report encoder: ``small`` (CPU) and ``base`` (768-d, NeuroBERT)."""
+"""RoBERTa configurations of the report encoder.
+
+``base`` is NeuroBERT-sized (768-d, 12 layers, 10k vocabulary, 512 tokens) for GPU;
+``small`` (256-d, 4 layers) trains on CPU; ``tiny`` is for tests and smoke runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,14 @@ from typing import Any
 from dicom_node.errors import TrainingError
 
 TEXT_CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 128,
+        "vocab_size": 1_000,
+        "max_length": 64,
+    },
     "small": {
         "hidden_size": 256,
         "num_hidden_layers": 4,

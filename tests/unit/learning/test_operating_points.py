@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dicom_node.errors import TrainingError
+from pipeline.model.operating_points import (
+    choose_thresholds,
+    sensitivity_specificity,
+    threshold_at_sensitivity,
+    youden_threshold,
+)
+
+
+def test_sens90_threshold_is_the_highest_reaching_the_sensitivity() -> None:
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    s = np.r_[rng.normal(1, 1, 50), rng.normal(0, 1, 50)]
+    t = threshold_at_sensitivity(y, s, 0.90)
+    sens, _ = sensitivity_specificity(y, s, t)
+    assert sens >= 0.90
+    # any higher positive score as threshold drops below 0.90
+    higher = np.sort(s[y == 1])
+    higher = higher[higher > t]
+    assert sensitivity_specificity(y, s, float(higher.min()))[0] < 0.90
+
+
+def test_youden_separates_separable_scores() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    t = youden_threshold(y, s)
+    assert 0.3 < t <= 0.7
+    assert sensitivity_specificity(y, s, t) == (1.0, 1.0)
+    both = choose_thresholds(y, s)
+    assert both.get("youden") == t
+    assert both.sens90 == pytest.approx(0.7)
+
+
+def test_one_class_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(TrainingError, match="both classes"):
+        youden_threshold([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(TrainingError, match="sensitivity"):
+        threshold_at_sensitivity([0, 1], [0.1, 0.2], 1.5)
+    with pytest.raises(TrainingError, match="operating point"):
+        choose_thresholds([0, 1], [0.1, 0.2]).get("f1")

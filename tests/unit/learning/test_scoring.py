@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dicom_node.errors import BundleError
+from pipeline.model.scoring import (
+    EmbeddedQueries,
+    ScoringSpec,
+    finding_scores,
+    fuse_embeddings,
+    fused_scores,
+)
+
+
+def _unit(*rows: list[float]) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
+
+
+QUERIES = EmbeddedQueries(
+    normal=_unit([1, 0, 0, 0], [0.9, 0.1, 0, 0]),
+    findings={"bleed": _unit([0, 1, 0, 0], [0.1, 0.9, 0, 0]), "mass": _unit([0, 0, 1, 0])},
+)
+
+
+def test_image_near_a_finding_scores_high_for_it_and_low_for_others() -> None:
+    images = _unit([0.05, 1, 0, 0], [1, 0.05, 0, 0])
+    scores = finding_scores(images, QUERIES, ScoringSpec(temperature=0.2))
+    assert scores["bleed"][0] > 0.9 and scores["bleed"][1] < 0.1
+    assert scores["mass"][0] < 0.5
+    assert all(((s > 0) & (s < 1)).all() for s in scores.values())
+
+
+def test_temperature_changes_scale_not_ranking() -> None:
+    images = _unit([0.3, 1, 0.2, 0], [1, 0.4, 0, 0], [0.5, 0.5, 0.5, 0.1])
+    cold = finding_scores(images, QUERIES, ScoringSpec(temperature=0.01))["bleed"]
+    warm = finding_scores(images, QUERIES, ScoringSpec(temperature=1.0))["bleed"]
+    assert torch.equal(cold.argsort(), warm.argsort())
+    assert (cold - 0.5).abs().max() > (warm - 0.5).abs().max()
+
+
+def test_max_aggregation_differs_from_mean() -> None:
+    images = _unit([0.1, 0.9, 0, 0])
+    mean = finding_scores(images, QUERIES, ScoringSpec(positive_aggregation="mean", temperature=1))
+    best = finding_scores(images, QUERIES, ScoringSpec(positive_aggregation="max", temperature=1))
+    assert best["bleed"] > mean["bleed"]
+
+
+def test_fusion_modes() -> None:
+    per_seq = {"T2": _unit([0, 1, 0, 0]), "FLAIR": _unit([1, 0, 0, 0])}
+    fused = fuse_embeddings(per_seq)
+    assert torch.allclose(fused.norm(dim=-1), torch.ones(1))
+    mean = fused_scores(per_seq, QUERIES, ScoringSpec(fusion="mean_score"))
+    high = fused_scores(per_seq, QUERIES, ScoringSpec(fusion="max_score"))
+    t2, flair = mean.per_sequence["T2"]["bleed"], mean.per_sequence["FLAIR"]["bleed"]
+    assert torch.allclose(mean.exam["bleed"], (t2 + flair) / 2)
+    assert torch.allclose(high.exam["bleed"], torch.maximum(t2, flair))
+
+
+def test_dimension_mismatch_and_empty_input_refused() -> None:
+    with pytest.raises(BundleError, match="embedding size"):
+        finding_scores(torch.ones(1, 3), QUERIES, ScoringSpec())
+    with pytest.raises(BundleError, match="no sequence"):
+        fused_scores({}, QUERIES, ScoringSpec())

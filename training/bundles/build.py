@@ -1,0 +1,136 @@
+"""From trained encoders and a prepared cache to a calibrated model bundle.
+
+Steps: load the report encoder and the best image encoders; embed the query bank
+and the validation studies; choose the scoring/fusion and the thresholds on
+validation (:mod:`.calibrate`); write the bundle (:mod:`.writer`) with the
+validation metrics and a summary of the training data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dicom_node.errors import TrainingError
+from pipeline.model.manifest import Manifest, NetworkSpec, TrainingDataSummary
+from pipeline.model.queries import QueryBank, default_query_bank
+from pipeline.model.scoring import EmbeddedQueries
+from pipeline.model.text_encoder import ReportEncoder
+from training.bundles.calibrate import calibrate_thresholds, mean_auc, select_scoring
+from training.bundles.writer import training_data_hash, write_bundle
+from training.data.cache import SPLITS, StudyCache, read_cache
+from training.evaluation.scoring import LabelSource, embed_studies, score_studies, study_labels
+from training.image.train import load_sequence_encoder
+from training.text.train import TOKENIZER_FILE, load_report_encoder, read_text_config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    """The written bundle and what was chosen on validation."""
+
+    path: Path
+    manifest: Manifest
+    candidates: list[dict[str, Any]]
+
+
+def embed_bank(encoder: ReportEncoder, bank: QueryBank) -> EmbeddedQueries:
+    """Unit embeddings of a query bank's sentences."""
+    return EmbeddedQueries(
+        normal=encoder.encode(bank.normal_references),
+        findings={f.id: encoder.encode(f.sentences) for f in bank.findings},
+    )
+
+
+def unit_encoder(nets: dict[str, nn.Module]) -> Any:
+    """An ``encode(sequence, batch)`` function returning unit embeddings."""
+
+    @torch.no_grad()
+    def encode(seq: str, batch: Tensor) -> Tensor:
+        return torch.nn.functional.normalize(nets[seq](batch.float()).float(), dim=-1)
+
+    return encode
+
+
+def summarise_training_data(cache: StudyCache, description: str = "") -> TrainingDataSummary:
+    """Counts, sites and a hash of the cache's study keys and splits."""
+    return TrainingDataSummary(
+        sha256=training_data_hash((s.key, s.split) for s in cache.studies),
+        studies={split: len(cache.split(split)) for split in SPLITS},
+        sites={split: cache.sites(split) for split in SPLITS},
+        description=description,
+    )
+
+
+def build_bundle(
+    cache_dir: Path,
+    text_dir: Path,
+    image_dir: Path,
+    out_dir: Path,
+    *,
+    name: str = "neurotriage-demo",
+    version: str = "0.1.0",
+    bank: QueryBank | None = None,
+    operating_point: str = "sens90",
+    labels: LabelSource = "truth",
+    sequences: list[str] | None = None,
+    description: str = "",
+) -> BuildResult:
+    """Calibrate on the validation split and write the bundle to ``out_dir``."""
+    cache = read_cache(cache_dir)
+    text = load_report_encoder(text_dir)
+    meta = read_text_config(text_dir)
+    chosen = sequences or [
+        p.name for p in sorted(image_dir.iterdir()) if (p / "network.json").is_file()
+    ]
+    if not chosen:
+        raise TrainingError(f"no trained sequence encoder under {image_dir}")
+    encoders: dict[str, tuple[nn.Module, NetworkSpec]] = {}
+    for seq in chosen:
+        net, net_spec = load_sequence_encoder(image_dir / seq)
+        encoders[seq] = (net, NetworkSpec(**net_spec))
+    bank = bank or default_query_bank()
+    queries = embed_bank(text, bank)
+    val = cache.split("val")
+    if not val:
+        raise TrainingError(f"cache {cache_dir} has no validation studies to calibrate on")
+    nets = {seq: net for seq, (net, _) in encoders.items()}
+    embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
+    val_labels = study_labels(val, bank.finding_ids, labels)
+    spec, candidates = select_scoring(embeddings, val_labels, queries)
+    val_scores = score_studies(embeddings, queries, spec)
+    thresholds = calibrate_thresholds(val_scores, val_labels)
+    calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)
+    metrics = {
+        "validation": {
+            "n_studies": len(val),
+            "label_source": labels,
+            "mean_auc": mean_auc(val_scores, val_labels),
+            "scoring_candidates": candidates,
+        }
+    }
+    manifest = write_bundle(
+        out_dir,
+        name=name,
+        version=version,
+        text_model=text.model,
+        text_config=meta["config"],
+        tokenizer_file=text_dir / TOKENIZER_FILE,
+        max_length=int(meta["max_length"]),
+        image_encoders=encoders,
+        preprocessing=cache.preprocessing,
+        queries=calibrated,
+        scoring=spec,
+        training_data=summarise_training_data(cache, description),
+        metrics=metrics,
+    )
+    logger.info(
+        "bundle %s %s written to %s (device UID %s)", name, version, out_dir, manifest.device_uid
+    )
+    return BuildResult(path=out_dir, manifest=manifest, candidates=candidates)

@@ -1,0 +1,84 @@
+"""Choices made on the validation split: scoring/fusion and the operating points.
+
+:func:`select_scoring` tries every combination of paraphrase aggregation, normal
+reference aggregation and sequence fusion (:mod:`pipeline.model.scoring`) and keeps
+the one with the highest mean AUC over the findings that have both classes in
+validation (ties keep the earlier, simpler default). :func:`calibrate_thresholds`
+then picks, per finding, the thresholds at sensitivity 0.90 and Youden's J.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from pipeline.model.operating_points import choose_thresholds
+from pipeline.model.scoring import AGGREGATIONS, FUSIONS, EmbeddedQueries, ScoringSpec
+from training.evaluation.metrics import auc_mann_whitney
+from training.evaluation.scoring import score_studies
+
+logger = logging.getLogger(__name__)
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return bool(y.min(initial=1) == 0 and y.max(initial=0) == 1)
+
+
+def mean_auc(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> float:
+    """Mean AUC over findings with both classes (NaN scores dropped)."""
+    aucs = []
+    for fid, s in scores.items():
+        y = labels.get(fid)
+        if y is None:
+            continue
+        ok = ~np.isnan(s)
+        if _both_classes(y[ok]):
+            aucs.append(auc_mann_whitney(y[ok], s[ok]))
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def select_scoring(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    temperature: float = 0.05,
+) -> tuple[ScoringSpec, list[dict[str, Any]]]:
+    """The best :class:`ScoringSpec` on validation and the table of every candidate tried."""
+    tried: list[dict[str, Any]] = []
+    best: ScoringSpec | None = None
+    best_auc = -math.inf
+    for fusion, pos, neg in itertools.product(FUSIONS, AGGREGATIONS, AGGREGATIONS):
+        spec = ScoringSpec(
+            positive_aggregation=pos, normal_aggregation=neg, fusion=fusion, temperature=temperature
+        )
+        auc = mean_auc(score_studies(embeddings, queries, spec), labels)
+        tried.append(spec.model_dump() | {"mean_auc": auc})
+        if not math.isnan(auc) and auc > best_auc + 1e-9:
+            best, best_auc = spec, auc
+    chosen = best or ScoringSpec(temperature=temperature)
+    logger.info("scoring chosen on validation: %s (mean AUC %.4f)", chosen, best_auc)
+    return chosen, tried
+
+
+def calibrate_thresholds(
+    scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """finding id -> {"sens90": t, "youden": t} for findings with both classes."""
+    out: dict[str, dict[str, float]] = {}
+    for fid, s in scores.items():
+        y = labels.get(fid)
+        if y is None:
+            continue
+        ok = ~np.isnan(s)
+        if not _both_classes(y[ok]):
+            logger.warning("finding %s: one class only in validation, no threshold", fid)
+            continue
+        t = choose_thresholds(y[ok], s[ok])
+        out[fid] = {"sens90": t.sens90, "youden": t.youden}
+    return out
