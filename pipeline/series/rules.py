@@ -314,6 +314,8 @@ LOCALIZER_WORDS = (
     r"locali[sz]er|\bloc\b|\d ?pl(?:ane)? ?loc|scout|survey|surview|tri ?pilot|\bpilot"
     r"|aahead|aascout|scanogram|locator|\bplan(?:ning|scan)?\b|smartexam|\bmst\b"
 )
+#: ImageType values of phase images (Siemens P, GE PHASE, Philips PHASE MAP).
+PHASE_TOKENS = ("P", "PHASE", "PHASE MAP")
 PHASE_WORDS = r"\bpha\b|\bphase\b|\bpha images|\bphase map|\bfilt phase"
 SWI_WORDS = (
     r"\bswi\w*|\bswan\b|\bswip\b|venbold|ven bold|venous bold|susc\w*|\bmag images"
@@ -341,11 +343,12 @@ DIFFUSION_MAP_WORDS = (
 )
 RELAXOMETRY_WORDS = (
     r"\bt[12]\*? ?map\w*|\bt[12] ?mapping|\bmapit\b|\bqmap\b|\bmdme\b|\bmagic\b|\bsynthetic\b"
-    r"|\br2\*|\br2star\b|relaxometry|\bmyelin\b|\bqsm\b|\bmwf\b"
+    r"|\br2\*|\br2star\b|relaxometry|\bmyelin\b|\bqsm\b|\bmwf\b|\bmp2rage\w* t1\b"
+    r"|\bt1 images\b"
 )
 DTI_WORDS = (
-    r"\bdti\b|\bdmri\b|\bhardi\b|\bmddw\b|\bdir ?\d+|\d+ ?dir\w*|\bnoddi\b|multi ?shell"
-    r"|\bmsdwi\b|\btractograph\w*|\bfiber ?track\w*|\bdsi\b"
+    r"\bdti\b|\bdmri\b|\bhardi\b|\bmddw\b|\bdir ?(?:[6-9]|\d{2,3})\b|\b(?:[6-9]|\d{2,3}) ?dir\w*"
+    r"|\bnoddi\b|multi ?shell|\bmsdwi\b|\btractograph\w*|\bfiber ?track\w*|\bdsi\b"
 )
 ADC_WORDS = r"\badc\b|apparent diff\w*|\bdadc\b|\badc ?map\b|\bavdc\b|\w*_adc\b|\w+ adc\b"
 DWI_WORDS = (
@@ -357,8 +360,9 @@ T2STAR_WORDS = (
     r"t2\*|t2 ?star|\bt2 ?ffe\b|\bffe t2\b|\bhemo\w*|\bhaemo\w*|\bgre\b|\bmerge\b|\bmedic\b"
     r"|\bt2 ?gre\b|\bgre t2\b|\bfe t2\b|\bt2 ?fe\b"
 )
+DIR_WORDS = r"\bdir\b(?! ?\d)|double ?ir\b|double ?inversion|\bdir ?space\b"
 STIR_WORDS = r"\bstir\b|\bfaststir\b"
-SSFP_WORDS = r"fiesta|\bciss\b|true ?fisp|\btrufi\b|\bb ?ffe\b|balanced|\bcise\b|\bdrive\b"
+SSFP_WORDS = r"fiesta|\bciss\b|true ?fisp|\btrufi\b|\bb ?ffe\b|balanced|\bcise\b"
 FLAIR_WORDS = (
     r"fl(?:a|ai|ia)i?r|flari|falir|fliar|\bflar\b|dark ?fluid|darkfluid|dark fl\w*|\btirm\b"
     r"|fast ?flair|\bspcir\b"
@@ -434,6 +438,7 @@ RULES: tuple[Rule, ...] = (
         "a multi-planar series is a localizer",
         (MultiPlane(),),
     ),
+    Rule("calibration", O, "a calibration / field-map scan", (_desc(CALIBRATION_WORDS, "calib"),)),
     Rule(
         "localizer-description",
         SequenceClass.LOCALIZER,
@@ -441,7 +446,16 @@ RULES: tuple[Rule, ...] = (
         (_desc(LOCALIZER_WORDS, "localizer"),),
     ),
     Rule("screen-save", O, "a screen save or report", (_it("SCREEN SAVE", "CSA REPORT"),)),
-    Rule("phase-image", O, "a phase image", (_it("P", "PHASE", "PHASE MAP"),)),
+    Rule(
+        "swi-phase",
+        SequenceClass.SWI,
+        "phase image of an SWI acquisition (SWI family; the selector never picks phase)",
+        (
+            AnyOf((_it(*PHASE_TOKENS), _desc(PHASE_WORDS, "phase"))),
+            AnyOf((_it("SWI"), _desc(SWI_WORDS, "SWI"), SequenceNameMatches(r"swi", "SWI"))),
+        ),
+    ),
+    Rule("phase-image", O, "a phase image", (_it(*PHASE_TOKENS),)),
     Rule("phase-description", O, "a phase image", (_desc(PHASE_WORDS, "phase"),)),
     # 2. susceptibility weighting (before projections: minIP belongs to SWI)
     Rule("swi-image-type", SequenceClass.SWI, "ImageType declares SWI", (_it("SWI", "MNIP"),)),
@@ -475,7 +489,6 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("perfusion", O, "perfusion", (_desc(PERFUSION_WORDS, "perfusion"),)),
     Rule("functional", O, "functional MRI", (_desc(FUNCTIONAL_WORDS, "fMRI"),)),
-    Rule("calibration", O, "a calibration / field-map scan", (_desc(CALIBRATION_WORDS, "calib"),)),
     Rule(
         "diffusion-map",
         O,
@@ -528,18 +541,19 @@ RULES: tuple[Rule, ...] = (
         (SequenceNameMatches(r"ep_b\d+|re_b\d+|ep2d_diff|epse_diff|dwi", "diffusion EPI"),),
     ),
     Rule("dwi-description", SequenceClass.DWI, "named as DWI", (_desc(DWI_WORDS, "DWI"),)),
-    Rule(
-        "epi-no-diffusion",
-        O,
-        "EPI without diffusion weighting (perfusion / fMRI / unknown)",
-        (ScanningHas("EP"),),
-    ),
     # 5. physics of the acquisition
+    Rule("double-ir", O, "double inversion recovery", (_desc(DIR_WORDS, "DIR"),)),
     Rule(
         "flair-inversion",
         SequenceClass.FLAIR,
         "long-TI inversion recovery with long TE nulls fluid (FLAIR)",
         (InRange("inversion_time", 1400, 3600), InRange("echo_time", 50)),
+    ),
+    Rule(
+        "epi-no-diffusion",
+        O,
+        "EPI without diffusion weighting (perfusion / fMRI / unknown)",
+        (ScanningHas("EP"),),
     ),
     Rule(
         "t1-inversion",

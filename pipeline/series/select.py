@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 from pipeline.series.classes import SequenceClass
 from pipeline.series.classify import Classification, classify_study
 from pipeline.series.headers import B_VALUE_WINDOW, SeriesHeader, header_from_datasets
+from pipeline.series.rules import PHASE_TOKENS
 from pipeline.study_manifest import SeriesFiles, scan_study
 
 logger = logging.getLogger(__name__)
@@ -115,12 +116,22 @@ def _coverage(header: SeriesHeader) -> float:
     return header.n_frames * thickness
 
 
+def is_phase(entry: SeriesEntry) -> bool:
+    """The series holds phase images (never given to a model)."""
+    return bool(set(entry.header.image_type) & set(PHASE_TOKENS))
+
+
 def _swi_rank(entry: SeriesEntry) -> int:
+    """0 processed SWI, 1 magnitude, 2 minimum intensity projection."""
     image_type = set(entry.header.image_type)
     text = entry.header.description.lower()
-    if "MNIP" in image_type or "mip" in text:
+    if image_type & {"MNIP", "MIN IP", "MINIP"} or "mip" in text:
         return 2
-    if "SWI" in image_type or "swi" in text or "swan" in text or "swip" in text:
+    if entry.classification.derived and (
+        "SWI" in image_type or "swi" in text or "swan" in text or "swip" in text
+    ):
+        return 0
+    if "SWI" in image_type and "M" not in image_type:
         return 0
     return 1
 
@@ -170,7 +181,9 @@ def select_from_entries(study_uid: str, entries: list[SeriesEntry]) -> StudySele
     """Choose one series per class among already classified entries."""
     selection = StudySelection(study_uid=study_uid, series=entries)
     for sequence in SELECTABLE:
-        candidates = [e for e in entries if e.classification.sequence is sequence]
+        candidates = [
+            e for e in entries if e.classification.sequence is sequence and not is_phase(e)
+        ]
         if not candidates:
             continue
         ranked = sorted(candidates, key=lambda e: (_score(e, sequence), e.series_uid))
