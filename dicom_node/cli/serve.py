@@ -45,8 +45,11 @@ def settings_from_flags(config: Path | None, **flags: Any) -> NodeSettings:
 @click.option("--database", help="Registry URL (default: SQLite in the data dir).")
 @click.option("--no-worker", is_flag=True, default=False, help="Do not start a managed worker.")
 @click.option("--scp-processes", type=int, help="SCP processes sharing the port.")
+@click.option("--max-associations", type=int, help="Concurrent associations accepted.")
+@click.option("--worker-concurrency", type=int, help="Processes of the managed worker.")
 @click.option("--min-free-disk-mb", type=int, help="Refuse C-STORE (0xA700) below this.")
 @click.option("--metrics-port", type=int, help="Port of /metrics and /healthz (0: off).")
+@click.option("--metrics-bind", help="Address of the metrics server.")
 @click.option("--device", help="Inference device: cpu, cuda or cuda:N.")
 @click.option("--bundle", type=click.Path(path_type=Path), help="Model bundle directory.")
 def serve(config: Path | None, **flags: Any) -> None:
