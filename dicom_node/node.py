@@ -97,12 +97,16 @@ class ManagedWorker:
             "gpu,io",
             "--concurrency",
             str(self._settings.worker_concurrency),
+            "--exit-with-parent",
+            str(os.getpid()),
         ]
 
     def start(self) -> None:
         env = {**os.environ, **settings_to_env(self._settings)}
         env[f"{ENV_PREFIX}BROKER"] = self._broker_url
-        self._process = subprocess.Popen(self.command(), env=env)
+        # Own session: a terminal's Ctrl-C reaches the node only, which then stops
+        # the worker once (a second SIGINT would make Celery cold-stop).
+        self._process = subprocess.Popen(self.command(), env=env, start_new_session=True)
         self._died_at = None
         logger.info("managed worker started (pid %d)", self._process.pid)
 

@@ -104,37 +104,54 @@ def load_analysis() -> AnalysisFn | None:
     return fn if callable(fn) else None
 
 
-def _claim(session: Session, job: AnalysisJob, worker: str) -> bool:
+def _claim(session: Session, job: AnalysisJob, worker: str, task_id: str | None) -> bool:
+    """Take ``job`` for this execution; False when another execution owns or ended it.
+
+    A ``queued`` job is claimed with a conditional update (the executing task id
+    is stored). A ``running`` job is taken over when this is a re-delivery of the
+    very message that started it (its worker died: ``acks_late`` +
+    ``task_reject_on_worker_lost``), or when it has run longer than the hard
+    time limit.
+    """
     now = utcnow()
     claimed = session.execute(
         update(AnalysisJob)
         .where(AnalysisJob.id == job.id)
         .where(AnalysisJob.state == JobState.QUEUED)
-        .values(state=JobState.RUNNING, worker=worker, started_at=now, error=None)
+        .values(
+            state=JobState.RUNNING,
+            worker=worker,
+            started_at=now,
+            error=None,
+            celery_task_id=task_id or job.celery_task_id,
+        )
     )
     if getattr(claimed, "rowcount", 0) == 1:
         return True
     session.refresh(job)
+    if job.state is not JobState.RUNNING or job.started_at is None:
+        return False
     started = job.started_at
-    if job.state is JobState.RUNNING and started is not None:
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=now.tzinfo)
-        if now - started > timedelta(seconds=STALE_RUNNING_S):
-            logger.warning(
-                "study %s: analysis version %d stuck on %s, taken over",
-                job.study.study_uid,
-                job.version,
-                job.worker,
-            )
-            taken = session.execute(
-                update(AnalysisJob)
-                .where(AnalysisJob.id == job.id)
-                .where(AnalysisJob.state == JobState.RUNNING)
-                .where(AnalysisJob.started_at == job.started_at)
-                .values(worker=worker, started_at=now)
-            )
-            return getattr(taken, "rowcount", 0) == 1
-    return False
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=now.tzinfo)
+    redelivered = task_id is not None and task_id == job.celery_task_id
+    if not redelivered and now - started <= timedelta(seconds=STALE_RUNNING_S):
+        return False
+    logger.warning(
+        "study %s: analysis version %d was left running by %s (%s), taken over",
+        job.study.study_uid,
+        job.version,
+        job.worker,
+        "message re-delivered" if redelivered else "stale",
+    )
+    taken = session.execute(
+        update(AnalysisJob)
+        .where(AnalysisJob.id == job.id)
+        .where(AnalysisJob.state == JobState.RUNNING)
+        .where(AnalysisJob.started_at == job.started_at)
+        .values(worker=worker, started_at=now, celery_task_id=task_id or job.celery_task_id)
+    )
+    return getattr(taken, "rowcount", 0) == 1
 
 
 def _finish(job: AnalysisJob, state: JobState, error: str | None = None) -> None:
@@ -156,6 +173,7 @@ def run_job(
     settings: NodeSettings,
     *,
     worker: str,
+    task_id: str | None = None,
     analysis: AnalysisFn | None = None,
 ) -> dict[str, Any]:
     """Body of ``analyse_study`` (callable without Celery); returns a short outcome."""
@@ -171,7 +189,7 @@ def run_job(
         if study is None or job is None:
             logger.warning("study %s: no analysis version %d in the registry", study_uid, version)
             return {"outcome": "unknown", "study_uid": study_uid, "version": version}
-        if not _claim(session, job, worker):
+        if not _claim(session, job, worker, task_id):
             session.rollback()
             logger.info(
                 "study %s: analysis version %d is %s, message ignored",
@@ -279,7 +297,8 @@ def analyse_study(self: Any, study_uid: str, version: int) -> dict[str, Any]:
     """Analyse version ``version`` of study ``study_uid`` (identifiers only)."""
     settings, sessions = worker_context()
     worker = str(getattr(self.request, "hostname", None) or socket.gethostname())
-    return run_job(sessions, study_uid, int(version), settings, worker=worker)
+    task_id = getattr(self.request, "id", None)
+    return run_job(sessions, study_uid, int(version), settings, worker=worker, task_id=task_id)
 
 
 @app.task(  # type: ignore[untyped-decorator]

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
 
 from dicom_node.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Warm-shutdown this worker when ``parent_pid`` is gone (the node was killed)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        logger.warning("parent process %d is gone: stopping the managed worker", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @click.command()
@@ -25,6 +43,7 @@ from dicom_node.errors import ConfigError
     show_default=True,
 )
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--exit-with-parent", type=int, hidden=True, help="Stop when this process ends.")
 def worker(
     config: Path | None,
     broker: str | None,
@@ -34,6 +53,7 @@ def worker(
     concurrency: int | None,
     pool: str,
     loglevel: str,
+    exit_with_parent: int | None,
 ) -> None:
     """Consume analysis (gpu) and delivery (io) tasks."""
     from dicom_node.config import load_settings
@@ -57,6 +77,9 @@ def worker(
         from pipeline.tasks import CONFIG_ENV
 
         os.environ[CONFIG_ENV] = str(config.resolve())
+
+    if exit_with_parent is not None:
+        _exit_with_parent(exit_with_parent)
 
     from pipeline.celery_app import configure
 

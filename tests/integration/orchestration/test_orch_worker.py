@@ -8,11 +8,14 @@ Also checks ``/metrics`` and ``/healthz`` computed from the registry and broker.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -121,3 +124,25 @@ def test_task_runs_through_embedded_broker_and_metrics(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert not broker.ping()
+
+
+def test_embedded_broker_left_by_a_killed_node_is_replaced(tmp_path: Path) -> None:
+    # a "node" that starts the broker and dies without cleaning up (like kill -9)
+    code = (
+        "import os, sys; from pathlib import Path;"
+        "from dicom_node.embedded_broker import EmbeddedBroker;"
+        "b = EmbeddedBroker(Path(sys.argv[1])); b.start();"
+        "print(b._server.pid, flush=True); os._exit(0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    old_pid = int(done.stdout.split()[0])
+    assert psutil.pid_exists(old_pid)
+    broker = EmbeddedBroker(tmp_path)
+    broker.start()
+    try:
+        assert broker.ping()
+        wait_until(lambda: not psutil.pid_exists(old_pid), 10, what="the stale redis to stop")
+    finally:
+        broker.stop()

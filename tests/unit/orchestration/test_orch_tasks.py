@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dicom_node.completeness import complete_quiet_studies
 from dicom_node.config import AnalysisRules, NodeSettings, load_settings
 from dicom_node.dispatch import TaskSender
-from dicom_node.registry import DeliveryState, JobState, StudyState
+from dicom_node.registry import AnalysisJob, DeliveryState, JobState, Study, StudyState
 from dicom_node.registry.models import utcnow
 from pipeline.tasks import NOT_INSTALLED_REASON, load_analysis, run_job
 from tests.orchestration_support import add_study, get_study, late_instance, write_mr_file
@@ -107,3 +107,27 @@ def test_installed_analysis_hook_records_result_and_queues_delivery(
 
 def test_unknown_study_is_ignored(sessions: sessionmaker[Session], settings: NodeSettings) -> None:
     assert run_job(sessions, "1.2.3", 1, settings, worker="w")["outcome"] == "unknown"
+
+
+def test_redelivered_message_takes_over_a_job_left_running(
+    sessions: sessionmaker[Session], broker: tuple[TaskSender, Any], settings: NodeSettings
+) -> None:
+    uid = _queued_study(sessions, broker[0])
+    with sessions() as session:
+        job = session.get(AnalysisJob, get_study(sessions, uid).jobs[0].id)
+        assert job is not None
+        job.state, job.worker, job.started_at = JobState.RUNNING, "dead@host", utcnow()
+        job.celery_task_id = "task-A"
+        study = session.get(Study, job.study_id)
+        assert study is not None
+        study.state = StudyState.ANALYSING
+        session.commit()
+    # another message (e.g. re-sent at node start) leaves the running job alone
+    assert run_job(sessions, uid, 1, settings, worker="w2", task_id="task-B")["outcome"] == (
+        "skipped"
+    )
+    # the re-delivery of the message whose worker died takes it over
+    outcome = run_job(sessions, uid, 1, settings, worker="w3", task_id="task-A")
+    assert outcome["outcome"] == "not_analysed"
+    job_after = get_study(sessions, uid).jobs[0]
+    assert (job_after.worker, job_after.celery_task_id) == ("w3", "task-A")
