@@ -32,7 +32,7 @@ from dicom_node.config import ENV_PREFIX, NodeSettings
 from dicom_node.delivery.outbox import DeliverySweeper
 from dicom_node.dispatch import celery_sender, requeue_pending
 from dicom_node.embedded_broker import EmbeddedBroker
-from dicom_node.errors import DicomNodeError
+from dicom_node.errors import ConfigError, DicomNodeError
 from dicom_node.metrics import MetricsServer, RegistryCollector
 from dicom_node.registry import create_registry_engine, init_registry, session_factory
 
@@ -193,16 +193,22 @@ class Node:
         self.sweeper = DeliverySweeper(self.sessions, send)
         self.sweeper.start()
         if settings.metrics_port:
-            self.metrics = MetricsServer(
-                RegistryCollector(
-                    self.sessions,
-                    broker_url=self.broker_url,
-                    storage_dir=settings.storage_dir,
-                    min_free_disk_mb=settings.min_free_disk_mb,
-                ),
-                settings.metrics_bind,
-                settings.metrics_port,
+            collector = RegistryCollector(
+                self.sessions,
+                broker_url=self.broker_url,
+                storage_dir=settings.storage_dir,
+                min_free_disk_mb=settings.min_free_disk_mb,
             )
+            try:
+                self.metrics = MetricsServer(
+                    collector, settings.metrics_bind, settings.metrics_port
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    f"invalid setting 'metrics_port': cannot listen on "
+                    f"{settings.metrics_bind}:{settings.metrics_port} ({exc}); "
+                    "use --metrics-port (0 turns the metrics server off)"
+                ) from exc
             self.metrics.start()
 
         from dicom_node.scp.service import ScpService

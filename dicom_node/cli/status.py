@@ -160,7 +160,7 @@ def collect_status(session: Session, limit: int = 20) -> dict[str, Any]:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.1f}s"
 
 
 def render_text(doc: dict[str, Any]) -> str:
@@ -171,8 +171,8 @@ def render_text(doc: dict[str, Any]) -> str:
         lines.append(
             f"{s['study_uid']}  {s['state']:<13} v{s['version']}  "
             f"{s['series']} series / {s['instances']} instances  "
-            f"complete {_fmt(t['received_to_complete'])}s queued {_fmt(t['complete_to_queued'])}s "
-            f"start {_fmt(t['queued_to_analysing'])}s done {_fmt(t['analysing_to_done'])}s"
+            f"complete {_fmt(t['received_to_complete'])} queued {_fmt(t['complete_to_queued'])} "
+            f"start {_fmt(t['queued_to_analysing'])} done {_fmt(t['analysing_to_done'])}"
         )
         if job:
             lines.append(f"    job v{job['version']} {job['state']} on {job['worker'] or '-'}")
