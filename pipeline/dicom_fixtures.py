@@ -43,7 +43,7 @@ def rotation(axis: str, degrees: float) -> NDArray[np.float64]:
 #: Direction matrices (columns: row dir, column dir, slice normal) of the standard planes.
 PLANES: dict[str, NDArray[np.float64]] = {
     "axial": np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]),
-    "coronal": np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]),
+    "coronal": np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]),
     "sagittal": np.array([[0.0, 0, -1], [1, 0, 0], [0, -1, 0]]),
 }
 PLANES["oblique"] = rotation("x", 20.0) @ rotation("z", 12.0) @ PLANES["axial"]

@@ -95,6 +95,17 @@ def head_mask(array: NDArray[np.floating], threshold: float) -> NDArray[np.bool_
     return mask
 
 
+def _centre_of_mask(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Mean voxel index of the mask along each axis (the head centre)."""
+    total = float(mask.sum())
+    centre = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        profile = mask.sum(axis=others, dtype=np.float64)
+        centre.append(float((profile * np.arange(mask.shape[axis])).sum() / total))
+    return np.asarray(centre)
+
+
 def _crop_pad_around(
     array: NDArray[np.float32], centre: NDArray[np.float64], size: tuple[int, int, int]
 ) -> NDArray[np.float32]:
@@ -148,7 +159,7 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
             f"series {volume.series_uid}: no voxel above the head threshold "
             f"({spec.head_threshold}); the volume looks empty"
         )
-    centre = np.argwhere(mask).mean(axis=0)
+    centre = _centre_of_mask(mask)
     box = tuple(
         max(1, round(mm / sp)) for mm, sp in zip(spec.crop_mm, spec.spacing_mm, strict=True)
     )

@@ -3,9 +3,10 @@
 Preference order, as a hanging protocol would: an original acquisition over a
 derived one (except ADC, which is always derived), axial or 3D isotropic over
 other planes, for T1C the latest post-contrast acquisition, then greater
-coverage, thinner slices, and finally the lowest series number / UID so that
-ties always break the same way. For DWI a series holding a b≈1000 is required
-first; for SWI the processed SWI image comes before the magnitude and the minIP.
+coverage (in steps of :data:`COVERAGE_STEP_MM`), thinner slices, and finally
+the lowest series number / UID so that ties always break the same way. For DWI
+a series holding a b≈1000 is required first; for SWI the processed SWI image
+comes before the magnitude and the minIP, and phase images are never chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from pipeline.series.rules import PHASE_TOKENS
 from pipeline.study_manifest import SeriesFiles, scan_study
 
 logger = logging.getLogger(__name__)
+
+#: Coverage differences smaller than this (mm) do not count; thinner slices decide.
+COVERAGE_STEP_MM = 20.0
 
 #: Classes a study selection picks a series for.
 SELECTABLE = (
@@ -152,7 +156,7 @@ def _score(entry: SeriesEntry, sequence: SequenceClass) -> tuple[float, ...]:
         time = header.acquisition_time
         key.append(-time if time is not None else 0.0)
         key.append(-float(header.series_number or 0))
-    key.append(-_coverage(header))
+    key.append(-round(_coverage(header) / COVERAGE_STEP_MM))
     key.append(header.slice_thickness if header.slice_thickness is not None else 99.0)
     key.append(float(header.series_number) if header.series_number is not None else 1e9)
     return tuple(key)

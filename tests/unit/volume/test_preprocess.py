@@ -1,0 +1,107 @@
+"""Shared preprocessing: exact spec serialisation, orientation, head centring, intensity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from pipeline.dicom_fixtures import PLANES, make_mr_series
+from pipeline.preprocess import PreprocessSpec, preprocess
+from pipeline.volume import Volume, load_series
+
+SMALL = PreprocessSpec(
+    spacing_mm=(4.0, 4.0, 4.0), crop_mm=(160.0, 160.0, 160.0), output_shape=(40, 40, 40)
+)
+
+
+def _head(
+    shape: tuple[int, int, int], centre: tuple[float, float, float], radius: float
+) -> NDArray[np.uint16]:
+    """A bright ball ("head") with a brighter marker on its +i (left) side, in (k, j, i)."""
+    k, j, i = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    ball = (i - centre[0]) ** 2 + (j - centre[1]) ** 2 + (k - centre[2]) ** 2 <= radius**2
+    data = np.where(ball, 800, 0).astype(np.uint16)
+    marker = ball & (i > centre[0] + radius * 0.5)
+    data[marker] = 1600
+    return data
+
+
+@pytest.fixture(scope="module")
+def offcentre_axial() -> Volume:
+    # 4 mm voxels, ball of radius 60 mm centred well off the middle of the field of view
+    data = _head((40, 60, 60), centre=(18, 40, 22), radius=15)
+    return load_series(make_mr_series(data, (4.0, 4.0, 4.0), origin=(-120, -120, -80)))
+
+
+def test_spec_serialises_exactly_and_rejects_unknown_fields() -> None:
+    spec = PreprocessSpec(orientation="ras", output_shape=(96, 96, 96))
+    text = spec.model_dump_json()
+    again = PreprocessSpec.model_validate_json(text)
+    assert again == spec and again.model_dump_json() == text
+    assert again.orientation == "RAS"
+    assert PreprocessSpec().model_dump()["output_shape"] == (120, 120, 120)
+    with pytest.raises(ValidationError):
+        PreprocessSpec.model_validate_json('{"spacing": [1, 1, 1]}')
+    with pytest.raises(ValidationError):
+        PreprocessSpec(orientation="LLS")
+    with pytest.raises(ValidationError):
+        PreprocessSpec(spacing_mm=(1.0, 0.0, 1.0))
+
+
+def test_head_is_centred_and_intensity_normalised(offcentre_axial: Volume) -> None:
+    out = preprocess(offcentre_axial, SMALL)
+    assert out.shape == (1, 40, 40, 40) and out.dtype == np.float32
+    assert out.min() >= -1.0 and out.max() <= 5.0
+    head = out[0] > -0.99
+    centre = np.argwhere(head).mean(axis=0)
+    assert np.allclose(centre, (19.5, 19.5, 19.5), atol=1.5)
+    # z-score inside the head: mean about 0 there
+    assert abs(float(out[0][head].mean())) < 0.3
+
+
+def test_orientation_is_canonical_whatever_the_acquisition_plane() -> None:
+    """The same head acquired axially and sagittally preprocesses to the same array."""
+    data = _head((40, 40, 40), centre=(20, 20, 20), radius=14)
+    axial = load_series(make_mr_series(data, (4.0, 4.0, 4.0), origin=(-80, -80, -80)))
+    # the same voxels written in the sagittal frame: array index (k, j, i) -> LPS via PLANES
+    direction = PLANES["sagittal"]
+    lps_to_sag = np.linalg.inv(direction)
+    k, j, i = np.meshgrid(*(np.arange(40) for _ in range(3)), indexing="ij")
+    world = np.stack([i, j, k], -1).reshape(-1, 3) * 4.0 + np.array([-80, -80, -80])
+    # choose the sagittal origin so that its index cube covers the same world cube
+    sag_origin = (world @ lps_to_sag.T).min(axis=0)
+    sag_origin_world = direction @ sag_origin
+    idx = np.rint((world - sag_origin_world) @ lps_to_sag.T / 4.0).astype(int)
+    sag = np.zeros((40, 40, 40), np.uint16)
+    sag[idx[:, 2], idx[:, 1], idx[:, 0]] = data.reshape(-1)
+    sagittal = load_series(make_mr_series(sag, (4.0, 4.0, 4.0), sag_origin_world, direction))
+    assert sagittal.orientation == "PIR"
+    a = preprocess(axial, SMALL)
+    b = preprocess(sagittal, SMALL)
+    assert np.allclose(a, b, atol=1e-3)
+
+    # the marker is on the patient's left: LPS output puts it at high indices of axis 0,
+    # RAS output (axis 0 running towards the right) at low ones
+    def marker_side(out: NDArray[np.float32]) -> float:
+        return float(np.argwhere(out[0] > 1.0)[:, 0].mean() - 19.5)
+
+    assert marker_side(a) > 5.0
+    ras = preprocess(axial, SMALL.model_copy(update={"orientation": "RAS"}))
+    assert marker_side(ras) < -5.0
+
+
+@pytest.mark.slow
+def test_default_align_recipe_shape(offcentre_axial: Volume) -> None:
+    out = preprocess(offcentre_axial)
+    assert out.shape == (1, 120, 120, 120)
+    assert out.min() == pytest.approx(-1.0)
+
+
+def test_empty_volume_is_an_error() -> None:
+    from dicom_node.errors import SeriesError
+
+    empty = load_series(make_mr_series(np.zeros((4, 8, 8), np.uint16)))
+    with pytest.raises(SeriesError, match="empty"):
+        preprocess(empty, SMALL)
