@@ -89,7 +89,8 @@ def write_bundle(
     for seq, (net, _) in image_encoders.items():
         tensors.update(fp16_state(f"image.{seq}.", net))
     weights_path = out_dir / WEIGHTS_FILE
-    save_file(tensors, str(weights_path), metadata={"format": "pt", "name": name})
+    # One metadata entry only: safetensors writes several in random order (unstable hash).
+    save_file(tensors, str(weights_path), metadata={"format": "pt"})
     weights_hash = sha256_file(weights_path)
     tokenizer_path = out_dir / TOKENIZER_FILE
     if tokenizer_file.resolve() != tokenizer_path.resolve():

@@ -39,7 +39,8 @@ def plot_roc(
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     out_file.parent.mkdir(parents=True, exist_ok=True)

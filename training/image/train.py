@@ -105,6 +105,24 @@ def report_targets(
     return {s.key: embeddings[i] for i, s in enumerate(studies)}
 
 
+def warmup_cosine(total_steps: int, warmup_fraction: float = 0.1, floor: float = 0.02) -> Any:
+    """LR factor per step: linear warm-up, then cosine decay to ``floor``.
+
+    A function of the step and the *current* total, so a resumed run with more
+    epochs simply stretches the remaining decay.
+    """
+    total = max(total_steps, 1)
+    warmup = max(int(warmup_fraction * total), 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
 def _autocast(device: torch.device, amp: bool) -> torch.autocast:
     enabled = amp and device.type == "cuda"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -182,9 +200,7 @@ def train_sequence_encoder(
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=cfg.learning_rate, total_steps=max(total_steps, 1), pct_start=0.1
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(total_steps))
 
     seq_dir = out_dir / sequence
     seq_dir.mkdir(parents=True, exist_ok=True)

@@ -8,19 +8,24 @@ can learn them in a few steps. Nothing is committed; everything is made here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.preprocess import PreprocessSpec
+from training.bundles import build_bundle
 from training.data.cache import (
     STUDIES_FILE,
     CachedStudy,
     append_jsonl,
+    read_cache,
     save_tensor,
     write_cache_meta,
 )
+from training.image import ImageTrainConfig, train_image_encoders
+from training.text import ReportEncoderTrainConfig, train_report_encoder
 
 SIZE = 32
 FINDING_TEXT = {
@@ -105,3 +110,31 @@ def make_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return write_fake_cache(tmp_path_factory.mktemp("cache"), n=n, seed=seed)
 
     return make
+
+
+@dataclass
+class Trained:
+    cache: Path
+    text: Path
+    image: Path
+    bundle: Path
+
+
+@pytest.fixture(scope="session")
+def trained(fake_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    root = tmp_path_factory.mktemp("trained")
+    cache = read_cache(fake_cache)
+    train_report_encoder(
+        [s.report for s in cache.split("train")],
+        root / "text",
+        ReportEncoderTrainConfig(config="tiny", epochs=6, batch_size=8, learning_rate=2e-3),
+        val=[s.report for s in cache.split("val")],
+    )
+    train_image_encoders(
+        fake_cache,
+        root / "text",
+        root / "image",
+        ImageTrainConfig(config="tiny", epochs=8, batch_size=4, learning_rate=3e-3),
+    )
+    build_bundle(fake_cache, root / "text", root / "image", root / "bundle", version="0.0.1")
+    return Trained(fake_cache, root / "text", root / "image", root / "bundle")
