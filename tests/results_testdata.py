@@ -87,6 +87,7 @@ def make_mr_series(
         ds.ImagePositionPatient = [-100.0, -120.0, -40.0 + i * spacing]
         ds.SliceLocation = -40.0 + i * spacing
         ds.SliceThickness = spacing
+        ds.PixelSpacing = [3.75, 3.75]  # a 240 mm field of view, as for a brain
         ds.BodyPartExamined = "HEAD"
         scale = 0.6 + 0.4 * np.sin(np.pi * (i + 0.5) / slices)
         pixels = np.clip(base * scale, 0, 4095).astype(np.uint16)

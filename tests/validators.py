@@ -71,15 +71,25 @@ def pixelmed_sr_output(path: Path | str) -> list[str]:
     return [line.rstrip() for line in (proc.stdout + proc.stderr).splitlines()]
 
 
-def pixelmed_sr_errors(path: Path | str) -> list[str]:
-    """Lines of DicomSRValidator's output that are errors, or show it checked nothing."""
+def pixelmed_error_lines(output: list[str]) -> list[str]:
+    """Lines of DicomSRValidator output that are errors, or show it checked nothing."""
     return [
         line
-        for line in pixelmed_sr_output(path)
+        for line in output
         if line.startswith("Error") or "Exception" in line or "unrecognized" in line
     ]
 
 
+def pixelmed_warning_lines(output: list[str]) -> list[str]:
+    """``Warning`` lines of DicomSRValidator output."""
+    return [line for line in output if line.startswith("Warning")]
+
+
+def pixelmed_sr_errors(path: Path | str) -> list[str]:
+    """DicomSRValidator's error lines for ``path`` (one JVM run, ~5-15 s)."""
+    return pixelmed_error_lines(pixelmed_sr_output(path))
+
+
 def pixelmed_sr_warnings(path: Path | str) -> list[str]:
-    """DicomSRValidator's ``Warning`` lines."""
-    return [line for line in pixelmed_sr_output(path) if line.startswith("Warning")]
+    """DicomSRValidator's ``Warning`` lines for ``path`` (one JVM run)."""
+    return pixelmed_warning_lines(pixelmed_sr_output(path))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 
 import highdicom as hd
 from highdicom.sr import (
@@ -58,7 +59,7 @@ from highdicom.sr import (
 from highdicom.sr.templates import DEFAULT_LANGUAGE, LanguageOfContentItemAndDescendants
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import MRImageStorage, generate_uid
+from pydicom.uid import MRImageStorage
 
 from dicom_node.errors import ResultsError
 from pipeline.results import codes as rc
@@ -85,7 +86,8 @@ def finding_tracking_id(finding: FindingResult) -> str:
 
 def tracking_uid(study_instance_uid: str, tracking_id: str) -> str:
     """A Tracking UID stable across re-analyses of the same study (same finding, same UID)."""
-    return str(generate_uid(prefix=None, entropy_srcs=[study_instance_uid, tracking_id]))
+    name = f"neurotriage-tracking/{study_instance_uid}/{tracking_id}"
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"
 
 
 def build_sr(
