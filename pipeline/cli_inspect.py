@@ -31,7 +31,7 @@ def _volume_info(entry: SeriesEntry, load: bool) -> dict[str, Any]:
         from pipeline.series.dwi import diffusion_volumes
 
         try:
-            dwi = diffusion_volumes(entry.sources)  # type: ignore[arg-type]
+            dwi = diffusion_volumes(list(entry.sources))
         except DicomNodeError as exc:
             return {"volume": None, "volume_error": str(exc)}
         volume = dwi.trace

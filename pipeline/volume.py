@@ -127,7 +127,8 @@ def _read(item: str | Path) -> Dataset:
         raise SeriesError(f"cannot read DICOM file {item!s}: {exc}") from exc
 
 
-def _expand(items: Iterable[SeriesInput] | str | Path) -> list[Frame]:
+def expand_sources(items: Iterable[SeriesInput] | str | Path) -> list[Frame]:
+    """The 2D frames of paths, a folder, datasets or frames (files are read in full)."""
     if isinstance(items, str | Path):
         path = Path(items)
         items = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -296,7 +297,7 @@ def load_series(items: Iterable[SeriesInput] | str | Path) -> Volume:
         SeriesError: unreadable files, several series mixed, undecodable pixels.
         VolumeGeometryError: the images do not form a regular volume.
     """
-    frames = _expand(items)
+    frames = expand_sources(items)
     if not frames:
         raise SeriesError(f"no DICOM images found in {items!r}")
     series_uids = {str(f.dataset.get("SeriesInstanceUID", "")) for f in frames}

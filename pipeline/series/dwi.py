@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from dicom_node.errors import SeriesError
 from pipeline.series.headers import (
@@ -27,10 +26,9 @@ from pipeline.series.headers import (
     TARGET_B_VALUE,
     Frame,
     frame_b_value,
-    frames_of,
     vendor_of,
 )
-from pipeline.volume import Volume, frame_position, load_series
+from pipeline.volume import SeriesInput, Volume, expand_sources, frame_position, load_series
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +66,14 @@ def description_b_values(text: str) -> list[float]:
     return sorted(set(values))
 
 
-def split_b_values(datasets: Sequence[Dataset] | Sequence[Frame]) -> BValueSplit:
+def split_b_values(datasets: Sequence[SeriesInput]) -> BValueSplit:
     """Group the frames of a diffusion series by b-value.
 
     Raises:
         SeriesError: no b-value can be assigned (several images per position
             with no tag and no b-values in the description).
     """
-    frames: list[Frame] = []
-    for item in datasets:
-        frames.extend([item] if isinstance(item, Frame) else frames_of(item))
+    frames = expand_sources(datasets)
     if not frames:
         raise SeriesError("an empty diffusion series cannot be split by b-value")
     vendor = vendor_of(str(frames[0].dataset.get("Manufacturer", "")))
@@ -219,13 +215,13 @@ class DiffusionVolumes:
 
 
 def diffusion_volumes(
-    dwi: Sequence[Dataset] | Sequence[Frame], adc_map: Sequence[Dataset] | None = None
+    dwi: Sequence[SeriesInput], adc_map: Sequence[SeriesInput] | None = None
 ) -> DiffusionVolumes:
     """Split a DWI series, pick the b≈1000 trace, and take or compute the ADC map.
 
     Args:
-        dwi: the datasets (or frames) of the diffusion series.
-        adc_map: the datasets of a scanner-derived ADC series, when one exists.
+        dwi: the files, datasets (or frames) of the diffusion series.
+        adc_map: the files or datasets of a scanner-derived ADC series, when one exists.
     """
     split = split_b_values(dwi)
     b_value = pick_high_b(split)
