@@ -28,12 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
-from sqlalchemy import Engine, select, update
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag, Tag
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from dicom_node.errors import InvalidInstanceError, RegistryError
 from dicom_node.registry.models import Instance, Series, Study, StudyState, utcnow
@@ -56,6 +57,8 @@ HEADER_KEYWORDS: tuple[str, ...] = (
     "AccessionNumber",
 )
 
+#: Every keyword above lives at or before (0020,0011) SeriesNumber: parsing stops there.
+_LAST_HEADER_TAG = Tag(0x0020, 0x0011)
 REOPEN_DETAIL = "new instance after dispatch"
 _MAX_ATTEMPTS = 8
 
@@ -105,6 +108,10 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+def _after_last_header_tag(tag: BaseTag, _vr: str | None, _length: int) -> bool:
+    return bool(tag > _LAST_HEADER_TAG)
+
+
 def _looks_like_uid(value: str) -> bool:
     return len(value) <= 64 and all(char.isdigit() or char == "." for char in value)
 
@@ -112,12 +119,13 @@ def _looks_like_uid(value: str) -> bool:
 def read_header(path: Path) -> InstanceHeader:
     """Read only :data:`HEADER_KEYWORDS` and the transfer syntax from a DICOM file.
 
-    Stops before the pixel data and decodes nothing else. Raises
+    Parsing stops after (0020,0011), long before the pixel data; nothing else is decoded. Raises
     :class:`HeaderError` (an :class:`InvalidInstanceError`) when the file does
     not parse or a Study/Series/SOP Instance/SOP Class UID is missing or invalid.
     """
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_KEYWORDS))
+        with open(path, "rb") as handle:
+            ds = read_partial(handle, stop_when=_after_last_header_tag)
         transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
     except Exception as exc:
         raise HeaderError(
@@ -160,22 +168,20 @@ def read_header(path: Path) -> InstanceHeader:
 
 @dataclass
 class Registrar:
-    """Registers instances; one per process (it caches series ids).
+    """Registers instances; one per process (it caches nothing that can go stale).
 
     Args:
         engine: the registry engine (SQLite or PostgreSQL).
     """
 
     engine: Engine
-    _sessions: sessionmaker[Session] = field(init=False, repr=False)
-    _series_ids: dict[str, int] = field(init=False, default_factory=dict, repr=False)
+    _insert: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         dialect = self.engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             raise RegistryError(f"registry dialect {dialect!r} is not supported")
-        self._insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
 
     def register(
         self,
@@ -193,15 +199,12 @@ class Registrar:
         delay = 0.005
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                with self._sessions() as session, session.begin():
+                with self.engine.begin() as conn:
                     return self._register(
-                        session, header, str(path), size_bytes, calling_ae, received_at
+                        conn, header, str(path), size_bytes, calling_ae, received_at or utcnow()
                     )
-            except (IntegrityError, OperationalError, DBAPIError) as exc:
-                self._series_ids.clear()
-                if attempt == _MAX_ATTEMPTS or (
-                    isinstance(exc, DBAPIError) and exc.connection_invalidated
-                ):
+            except DBAPIError as exc:
+                if attempt == _MAX_ATTEMPTS or exc.connection_invalidated:
                     raise RegistryError(
                         f"study {header.study_uid}: could not register SOPInstanceUID "
                         f"{header.sop_instance_uid} after {attempt} attempt(s): "
@@ -215,21 +218,22 @@ class Registrar:
                 )
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise RegistryError(f"study {header.study_uid}: registration gave up")  # pragma: no cover
 
     # ------------------------------------------------------------------
     def _register(
         self,
-        session: Session,
+        conn: Connection,
         header: InstanceHeader,
         path: str,
         size_bytes: int,
         calling_ae: str | None,
-        received_at: datetime | None,
+        now: datetime,
     ) -> bool:
-        now = received_at or utcnow()
-        study_id, state = self._touch_study(session, header, now)
-        series_id = self._series_id(session, study_id, header)
+        # Counts are bumped optimistically (a re-sent instance is rare) and given back
+        # below when the instance row already exists: three statements in the common case.
+        study_id, state = self._study(conn, header, now)
+        series_id = self._series(conn, study_id, header)
         values = {
             "series_id": series_id,
             "sop_class_uid": header.sop_class_uid,
@@ -239,49 +243,50 @@ class Registrar:
             "calling_ae": calling_ae,
             "received_at": now,
         }
-        inserted = session.execute(
+        inserted = conn.execute(
             self._insert(Instance)
             .values(sop_instance_uid=header.sop_instance_uid, **values)
             .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
             .returning(Instance.id)
         ).first()
         is_new = inserted is not None
-        if is_new:
-            session.execute(
-                update(Study)
-                .where(Study.id == study_id)
-                .values(instance_count=Study.instance_count + 1)
-            )
-            session.execute(
-                update(Series)
-                .where(Series.id == series_id)
-                .values(instance_count=Series.instance_count + 1)
-            )
-        else:
-            session.execute(
+        if not is_new:
+            conn.execute(
                 update(Instance)
                 .where(Instance.sop_instance_uid == header.sop_instance_uid)
                 .values(**values)
             )
+            conn.execute(
+                update(Study)
+                .where(Study.id == study_id)
+                .values(instance_count=Study.instance_count - 1)
+            )
+            conn.execute(
+                update(Series)
+                .where(Series.id == series_id)
+                .values(instance_count=Series.instance_count - 1)
+            )
         if state is not StudyState.RECEIVING:
-            study = session.get(Study, study_id, populate_existing=True)
-            if study is not None and study.state is not StudyState.RECEIVING:
-                transition(session, study, StudyState.RECEIVING, REOPEN_DETAIL, at=now)
+            with Session(bind=conn) as session:
+                study = session.get(Study, study_id, populate_existing=True)
+                if study is not None and study.state is not StudyState.RECEIVING:
+                    transition(session, study, StudyState.RECEIVING, REOPEN_DETAIL, at=now)
+                    session.flush()
         return is_new
 
-    def _touch_study(
-        self, session: Session, header: InstanceHeader, now: datetime
+    def _study(
+        self, conn: Connection, header: InstanceHeader, now: datetime
     ) -> tuple[int, StudyState]:
-        """Update ``last_instance_at`` (a write first: SQLite locks up front); create if new."""
+        """Touch (a write first: SQLite locks up front) or create the study row."""
         touch = (
             update(Study)
             .where(Study.study_uid == header.study_uid)
-            .values(last_instance_at=now, updated_at=now)
+            .values(last_instance_at=now, updated_at=now, instance_count=Study.instance_count + 1)
             .returning(Study.id, Study.state)
         )
-        row = session.execute(touch).first()
+        row = conn.execute(touch).first()
         if row is None:
-            session.execute(
+            row = conn.execute(
                 self._insert(Study)
                 .values(
                     study_uid=header.study_uid,
@@ -291,26 +296,30 @@ class Registrar:
                     body_part=header.body_part,
                     state=StudyState.RECEIVING,
                     version=0,
-                    instance_count=0,
+                    instance_count=1,
                     created_at=now,
                     updated_at=now,
                     last_instance_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["study_uid"])
-            )
-            row = session.execute(touch).first()
+                .returning(Study.id, Study.state)
+            ).first()
+            if row is None:  # created by another process since the UPDATE
+                row = conn.execute(touch).first()
             if row is None:
                 raise RegistryError(f"study {header.study_uid}: row vanished while registering")
         return int(row[0]), StudyState(row[1])
 
-    def _series_id(self, session: Session, study_id: int, header: InstanceHeader) -> int:
-        cached = self._series_ids.get(header.series_uid)
-        if cached is not None:
-            return cached
-        lookup = select(Series.id, Series.study_id).where(Series.series_uid == header.series_uid)
-        row = session.execute(lookup).first()
+    def _series(self, conn: Connection, study_id: int, header: InstanceHeader) -> int:
+        touch = (
+            update(Series)
+            .where(Series.series_uid == header.series_uid)
+            .values(instance_count=Series.instance_count + 1)
+            .returning(Series.id, Series.study_id)
+        )
+        row = conn.execute(touch).first()
         if row is None:
-            session.execute(
+            row = conn.execute(
                 self._insert(Series)
                 .values(
                     study_id=study_id,
@@ -319,11 +328,13 @@ class Registrar:
                     series_number=header.series_number,
                     series_description=header.series_description,
                     body_part=header.body_part,
-                    instance_count=0,
+                    instance_count=1,
                 )
                 .on_conflict_do_nothing(index_elements=["series_uid"])
-            )
-            row = session.execute(lookup).first()
+                .returning(Series.id, Series.study_id)
+            ).first()
+            if row is None:
+                row = conn.execute(touch).first()
             if row is None:
                 raise RegistryError(f"study {header.study_uid}: series row vanished")
         if int(row[1]) != study_id:
@@ -332,8 +343,4 @@ class Registrar:
                 header.study_uid,
                 header.series_uid,
             )
-        series_id = int(row[0])
-        if len(self._series_ids) > 4096:
-            self._series_ids.clear()
-        self._series_ids[header.series_uid] = series_id
-        return series_id
+        return int(row[0])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,14 @@ def _describe_assoc(assoc: Any) -> str:
 
 
 @dataclass
+class _AssocStats:
+    opened: float
+    stored: int = 0
+    failed: int = 0
+    handler_seconds: float = 0.0
+
+
+@dataclass
 class ScpHandlers:
     """The event handlers of one SCP process.
 
@@ -129,6 +138,7 @@ class ScpHandlers:
     is_busy: Callable[[str, int], bool] = lambda _ip, _port: False
     gate: AssociationGate = field(init=False)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _stats: dict[int, _AssocStats] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.gate = AssociationGate.from_settings(self.settings)
@@ -147,9 +157,27 @@ class ScpHandlers:
     def on_conn_open(self, event: Any) -> None:
         host, port = event.address[0], event.address[1]
         logger.info("connection from %s:%s", host, port)
+        with self._lock:
+            self._stats[id(event.assoc)] = _AssocStats(opened=time.monotonic())
 
     def on_conn_close(self, event: Any) -> None:
-        logger.info("connection from %s:%s closed", event.address[0], event.address[1])
+        with self._lock:
+            stats = self._stats.pop(id(event.assoc), None)
+        if stats is None or not (stats.stored or stats.failed):
+            logger.info("connection from %s:%s closed", event.address[0], event.address[1])
+            return
+        elapsed = time.monotonic() - stats.opened
+        logger.info(
+            "connection from %s:%s closed: %d instance(s) stored, %d refused in %.2f s "
+            "(%.1f/s; %.1f ms per instance in the store handler)",
+            event.address[0],
+            event.address[1],
+            stats.stored,
+            stats.failed,
+            elapsed,
+            stats.stored / elapsed if elapsed > 0 else 0.0,
+            1000 * stats.handler_seconds / max(1, stats.stored + stats.failed),
+        )
 
     def on_requested(self, event: Any) -> None:
         """EVT_REQUESTED: refuse unknown callers with a proper A-ASSOCIATE-RJ."""
@@ -189,20 +217,29 @@ class ScpHandlers:
 
     def on_c_store(self, event: Any) -> int:
         """EVT_C_STORE: durable store then register, then Success."""
+        started = time.monotonic()
         temp: Path | None = None
+        result = status.PROCESSING_FAILURE
         try:
             temp = Path(event.dataset_path)
-            return self._store(event, temp)
+            result = self._store(event, temp)
         except Exception:
             logger.exception(
                 "C-STORE from %s: unexpected error for SOPInstanceUID %s",
                 _describe_assoc(event.assoc),
                 getattr(event.request, "AffectedSOPInstanceUID", "?"),
             )
-            return status.PROCESSING_FAILURE
         finally:
             if temp is not None:
                 temp.unlink(missing_ok=True)
+            stats = self._stats.get(id(event.assoc))
+            if stats is not None:
+                stats.handler_seconds += time.monotonic() - started
+                if result == status.SUCCESS:
+                    stats.stored += 1
+                else:
+                    stats.failed += 1
+        return result
 
     def _store(self, event: Any, temp: Path) -> int:
         request = event.request

@@ -1,0 +1,301 @@
+"""Ingest benchmark: dcmtk storescu -> the node, Orthanc and dcmtk storescp.
+
+Builds one 600-instance MR study (4 series x 150 slices, 256 x 256, 16-bit,
+explicit VR little endian, fresh UIDs) in a temporary folder, then sends it
+with ``storescu`` over 1 association and over 4 associations (4 storescu
+processes, each with a quarter of the files) to
+
+(a) the node: :class:`dicom_node.scp.service.ScpService` with its SQLite
+    registry; durable (fsync + rename + directory fsync) and registered;
+(b) Orthanc, started here on loopback with its own temporary JSON config;
+(c) dcmtk ``storescp`` (``--fork``: a process per association; no fsync).
+
+Every target starts empty for every run. Prints instances/s (median of
+``--repeat`` runs, and the best) and the ratios node/Orthanc, node/storescp.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py [--repeat 3] [--processes 2] [--targets node,orthanc,storescp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from dicom_node.config import NodeSettings
+from dicom_node.scp.service import ScpService
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+SERIES, SLICES, SIZE = 4, 150, 256
+
+
+def build_study(folder: Path) -> list[Path]:
+    """600 synthetic 16-bit MR slices in 4 series, written with pydicom."""
+    rng = np.random.default_rng(0)
+    study_uid = generate_uid()
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    head = ((yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2 < (SIZE * 0.4) ** 2).astype(np.float32)
+    files = []
+    for series_number in range(1, SERIES + 1):
+        series_uid = generate_uid()
+        series_dir = folder / f"series{series_number}"
+        series_dir.mkdir(parents=True)
+        for index in range(SLICES):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = MRImageStorage
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID = MRImageStorage
+            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+            ds.StudyInstanceUID = study_uid
+            ds.SeriesInstanceUID = series_uid
+            ds.PatientName = "Bench^Ingest"
+            ds.PatientID = "BENCH001"
+            ds.StudyDate = "20260101"
+            ds.StudyTime = "120000"
+            ds.AccessionNumber = "BENCH1"
+            ds.Modality = "MR"
+            ds.StudyDescription = "MRI BRAIN"
+            ds.SeriesDescription = f"AX T2 {series_number}"
+            ds.BodyPartExamined = "BRAIN"
+            ds.SeriesNumber = series_number
+            ds.InstanceNumber = index + 1
+            ds.FrameOfReferenceUID = study_uid + ".1"
+            ds.ImagePositionPatient = [-128.0, -128.0, float(index)]
+            ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+            ds.PixelSpacing = [1.0, 1.0]
+            ds.SliceThickness = 1.0
+            ds.SamplesPerPixel = 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.Rows = ds.Columns = SIZE
+            ds.BitsAllocated = 16
+            ds.BitsStored = 12
+            ds.HighBit = 11
+            ds.PixelRepresentation = 0
+            noise = rng.normal(0, 30, (SIZE, SIZE))
+            pixels = np.clip(head * (800 + 10 * index) + noise, 0, 4095).astype(np.uint16)
+            ds.PixelData = pixels.tobytes()
+            path = series_dir / f"{index + 1:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append(path)
+    return files
+
+
+# Targets: each is a context manager yielding (called AE title, port, count()).
+Target = Callable[
+    [Path, int], contextlib.AbstractContextManager[tuple[str, int, Callable[[], int]]]
+]
+
+
+@contextlib.contextmanager
+def node_target(work: Path, processes: int) -> Iterator[tuple[str, int, Callable[[], int]]]:
+    settings = NodeSettings(
+        port=free_port(),
+        bind="127.0.0.1",
+        data_dir=work,
+        allow=["BENCH"],
+        scp_processes=processes,
+        min_free_disk_mb=100,
+    )
+    service = ScpService(settings)
+    service.start()
+    try:
+        yield (
+            settings.ae_title,
+            service.port,
+            lambda: len(list(settings.storage_dir.glob("*/*/*.dcm"))),
+        )
+    finally:
+        service.stop()
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+@contextlib.contextmanager
+def orthanc_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Callable[[], int]]]:
+    dicom_port, http_port = free_port(), free_port()
+    config = {
+        "Name": "bench",
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "StorageDirectory": str(work / "storage"),
+        "IndexDirectory": str(work / "index"),
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": False,
+        "StorageCompression": False,
+        "Plugins": [],
+        "DicomServerEnabled": True,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    config_path = work / "orthanc.json"
+    config_path.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        ["Orthanc", str(config_path)],
+        env=DCMTK_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        _wait_http(f"{base}/system")
+
+        def count() -> int:
+            with urllib.request.urlopen(f"{base}/statistics", timeout=10) as response:
+                return int(json.load(response)["CountInstances"])
+
+        yield "ORTHANC", dicom_port, count
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextlib.contextmanager
+def storescp_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Callable[[], int]]]:
+    port = free_port()
+    out = work / "out"
+    out.mkdir(parents=True)
+    process = subprocess.Popen(
+        ["storescp", "--fork", "-aet", "STORESCP", "-od", str(out), str(port)],
+        env=DCMTK_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run(
+            ["echoscu", "-aec", "STORESCP", "127.0.0.1", str(port)],
+            env=DCMTK_ENV,
+            capture_output=True,
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("storescp did not start")
+            time.sleep(0.1)
+        yield "STORESCP", port, lambda: sum(1 for path in out.iterdir() if path.is_file())
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+TARGETS: dict[str, Target] = {
+    "node": node_target,
+    "orthanc": orthanc_target,
+    "storescp": storescp_target,
+}
+
+
+def send(files: list[Path], aet: str, port: int, associations: int) -> float:
+    """Send ``files`` over ``associations`` concurrent storescu processes; return seconds."""
+    chunks = [files[i::associations] for i in range(associations)]
+    start = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            ["storescu", "-aet", "BENCH", "-aec", aet, "-R", "-xe", "127.0.0.1", str(port)]
+            + [str(path) for path in chunk],
+            env=DCMTK_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for chunk in chunks
+    ]
+    errors = [process.communicate()[1] for process in processes]
+    elapsed = time.perf_counter() - start
+    for process, error in zip(processes, errors, strict=True):
+        if process.returncode:
+            raise RuntimeError(f"storescu to {aet} failed: {error.decode()[-500:]}")
+    return elapsed
+
+
+def measure(
+    name: str, files: list[Path], associations: int, repeat: int, processes: int, scratch: Path
+) -> list[float]:
+    rates = []
+    for run in range(repeat):
+        work = scratch / f"{name}-{associations}-{run}"
+        with TARGETS[name](work, processes) as (aet, port, count):
+            elapsed = send(files, aet, port, associations)
+            stored = count()
+        shutil.rmtree(work, ignore_errors=True)
+        if stored != len(files):
+            raise RuntimeError(f"{name}: {stored} of {len(files)} instances stored")
+        rates.append(len(files) / elapsed)
+        print(f"  {name:9s} {associations} assoc run {run + 1}: {rates[-1]:7.1f} inst/s")
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="node SCP processes")
+    parser.add_argument("--targets", default="node,orthanc,storescp")
+    parser.add_argument("--associations", default="1,4")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    targets = args.targets.split(",")
+    counts = [int(value) for value in args.associations.split(",")]
+    with tempfile.TemporaryDirectory(prefix="nt-bench-") as tmp:
+        scratch = Path(tmp)
+        files = build_study(scratch / "study")
+        size_mb = sum(path.stat().st_size for path in files) / 1e6
+        print(f"study: {len(files)} instances, {size_mb:.0f} MB; cores: {os.cpu_count()}")
+        results: dict[tuple[str, int], list[float]] = {}
+        for associations in counts:
+            for name in targets:
+                results[name, associations] = measure(
+                    name, files, associations, args.repeat, args.processes, scratch
+                )
+    print()
+    print(f"{'target':10s}" + "".join(f"{f'{n} assoc (median/best)':>26s}" for n in counts))
+    for name in targets:
+        cells = []
+        for n in counts:
+            rates = results[name, n]
+            cells.append(f"{statistics.median(rates):12.1f} / {max(rates):7.1f}")
+        print(f"{name:10s}" + "".join(f"{cell:>26s}" for cell in cells))
+    for other in ("orthanc", "storescp"):
+        if "node" in targets and other in targets:
+            ratios = [
+                statistics.median(results["node", n]) / statistics.median(results[other, n])
+                for n in counts
+            ]
+            print(f"node/{other:8s}" + "".join(f"{ratio:>25.2f}x" for ratio in ratios))
+
+
+if __name__ == "__main__":
+    main()
