@@ -177,12 +177,39 @@ def test_serve_with_external_redis_and_separate_worker(redis_url: str, tmp_path:
         send_study(groups, port)
         study = wait_study_done(data_dir, study_uid)
         check_study(study)
+        # a late instance re-opens the study; after a new quiet period: version 2
+        late = dcmread(groups["-xe"][0])
+        late.SOPInstanceUID = generate_uid()
+        late.file_meta.MediaStorageSOPInstanceUID = late.SOPInstanceUID
+        late_path = tmp_path / "late.dcm"
+        late.save_as(late_path, enforce_file_format=True)
+        send_study({"-xe": [late_path]}, port)
+
+        def second_version() -> dict[str, Any] | None:
+            study = status(data_dir)[study_uid]
+            done = study["version"] == 2 and study["state"] == "not_analysed"
+            return study if done else None
+
+        study = wait_until(second_version, 60, 0.5, "analysis version 2")
+        assert isinstance(study, dict)
+        assert study["instances"] == 5
+        assert [(j["version"], j["state"]) for j in study["jobs"]] == [
+            (1, "not_analysed"),
+            (2, "not_analysed"),
+        ]
+        assert [t["to"] for t in study["transitions"]][4:] == [
+            "receiving",
+            "complete",
+            "queued",
+            "analysing",
+            "not_analysed",
+        ]
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=10) as r:
             assert json.loads(r.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
-            assert "dicom_node_instances_received_total 4.0" in r.read().decode()
+            assert "dicom_node_instances_received_total 5.0" in r.read().decode()
     stored = sorted((data_dir / "storage" / study_uid).rglob("*.dcm"))
-    assert len(stored) == 4
+    assert len(stored) == 5
 
 
 def test_make_run_path_embedded_broker_and_managed_worker(tmp_path: Path) -> None:
