@@ -24,8 +24,15 @@ from dicom_node.errors import TrainingError
 
 _ACCESSION_KEYS = ("accession", "accession_number", "AccessionNumber")
 _UID_KEYS = ("study_uid", "study_instance_uid", "StudyInstanceUID")
-_FINDINGS_KEYS = ("findings", "Findings", "FINDINGS")
-_IMPRESSION_KEYS = ("impression", "conclusion", "summary", "Impression", "IMPRESSION")
+_FINDINGS_KEYS = ("findings", "findings_section", "Findings", "FINDINGS")
+_IMPRESSION_KEYS = (
+    "impression",
+    "impression_section",
+    "conclusion",
+    "summary",
+    "Impression",
+    "IMPRESSION",
+)
 _TEXT_KEYS = ("report", "text", "report_text", "Report")
 _PATIENT_KEYS = ("patient_key", "patient_id", "PatientID", "patient")
 _HEADING_RE = re.compile(r"\n?\s*(?:IMPRESSION|CONCLUSION|SUMMARY|OPINION)\s*:\s*", re.IGNORECASE)

@@ -1,0 +1,104 @@
+"""``dicom-node-train bundle``: calibrate on validation and write a model bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipeline.model.operating_points import OPERATING_POINTS
+from pipeline.model.queries import QueryBank
+from training.bundles.build import build_bundle
+from training.data.prepare import sequences_arg
+
+
+@click.command("bundle")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+)
+@click.option(
+    "--report-encoder",
+    "text_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+)
+@click.option(
+    "--image-encoders",
+    "image_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--name", default="neurotriage-demo", show_default=True)
+@click.option("--version", "version", default="0.1.0", show_default=True, help="Semantic version.")
+@click.option(
+    "--queries",
+    "queries_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Query bank JSON (default: the built-in bank).",
+)
+@click.option(
+    "--operating-point", type=click.Choice(OPERATING_POINTS), default="sens90", show_default=True
+)
+@click.option(
+    "--labels",
+    type=click.Choice(["truth", "reports"]),
+    default="truth",
+    show_default=True,
+    help="Validation labels: known truth or extracted from the reports.",
+)
+@click.option(
+    "--sequences", default="", help="Comma-separated sequences (default: every trained one)."
+)
+@click.option("--description", default="", help="Free text about the training data.")
+def bundle(
+    cache_dir: Path,
+    text_dir: Path,
+    image_dir: Path,
+    out_dir: Path,
+    name: str,
+    version: str,
+    queries_file: Path | None,
+    operating_point: str,
+    labels: str,
+    sequences: str,
+    description: str,
+) -> None:
+    """Choose scoring and thresholds on validation; write manifest.json + fp16 weights."""
+    bank = (
+        QueryBank.model_validate_json(queries_file.read_text(encoding="utf-8"))
+        if queries_file
+        else None
+    )
+    result = build_bundle(
+        cache_dir,
+        text_dir,
+        image_dir,
+        out_dir,
+        name=name,
+        version=version,
+        bank=bank,
+        operating_point=operating_point,
+        labels=labels,  # type: ignore[arg-type]  # click.Choice checked it
+        sequences=list(sequences_arg(sequences)) or None,
+        description=description,
+    )
+    m = result.manifest
+    click.echo(
+        json.dumps(
+            {
+                "bundle": str(result.path),
+                "device_uid": m.device_uid,
+                "sequences": m.sequences,
+                "scoring": m.scoring.model_dump(),
+                "thresholds": {f.id: f.thresholds for f in m.queries.findings},
+                "validation_mean_auc": m.metrics["validation"]["mean_auc"],
+            },
+            indent=2,
+        )
+    )

@@ -1,0 +1,108 @@
+"""``dicom-node-train image-encoders``: train one image encoder per sequence (ALIGN).
+
+Several GPUs: ``torchrun --nproc-per-node N -m training.cli image-encoders ... --device cuda``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipeline.model.networks import IMAGE_CONFIGS
+from training.data.prepare import sequences_arg
+from training.image.train import ImageTrainConfig, train_image_encoders
+
+
+@click.command("image-encoders")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+)
+@click.option(
+    "--report-encoder",
+    "text_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--sequences", default="", help="Comma-separated sequences (default: every cached one)."
+)
+@click.option(
+    "--config",
+    "config_name",
+    type=click.Choice(sorted(IMAGE_CONFIGS)),
+    default="small",
+    show_default=True,
+)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True)
+@click.option(
+    "--target",
+    "target_section",
+    type=click.Choice(["report", "findings", "impression"]),
+    default="report",
+    show_default=True,
+    help="Which report text the images regress.",
+)
+@click.option("--normalize-prediction/--raw-prediction", default=False, show_default=True)
+@click.option("--workers", "num_workers", type=int, default=0, show_default=True)
+@click.option("--no-resume", is_flag=True, help="Start again even if checkpoints exist.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
+@click.option("--max-steps", type=int, default=None)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def image_encoders(
+    cache_dir: Path,
+    text_dir: Path,
+    out_dir: Path,
+    sequences: str,
+    config_name: str,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    target_section: str,
+    normalize_prediction: bool,
+    num_workers: int,
+    no_resume: bool,
+    amp: bool,
+    max_steps: int | None,
+    device: str,
+    seed: int,
+) -> None:
+    """Train the per-sequence 3D CNNs to regress report embeddings (MSE)."""
+    cfg = ImageTrainConfig(
+        config=config_name,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        target_section=target_section,  # type: ignore[arg-type]  # click.Choice checked it
+        normalize_prediction=normalize_prediction,
+        num_workers=num_workers,
+        amp=amp,
+        resume=not no_resume,
+        max_steps=max_steps,
+        seed=seed,
+        device=device,
+    )
+    results = train_image_encoders(
+        cache_dir, text_dir, out_dir, cfg, sequences_arg(sequences) or None
+    )
+    click.echo(
+        json.dumps(
+            {
+                seq: {
+                    "best_val_loss": r.best_val_loss,
+                    "epochs": r.epochs_run,
+                    "samples_per_second": r.samples_per_second,
+                }
+                for seq, r in results.items()
+            },
+            indent=2,
+        )
+    )
