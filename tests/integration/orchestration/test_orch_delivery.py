@@ -12,17 +12,25 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from pydicom import dcmread
 from pynetdicom import AE
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import MRImageStorage, Verification  # type: ignore[attr-defined]
 from sqlalchemy.orm import Session, sessionmaker
 
 from dicom_node.cli import main
-from dicom_node.delivery.outbox import DeliverySweeper, enqueue_delivery
+from dicom_node.config import load_settings
+from dicom_node.delivery.outbox import (
+    PERMANENT_REJECT_TRIES,
+    DeliverySweeper,
+    attempt_delivery,
+    enqueue_delivery,
+    sweep_due,
+)
 from dicom_node.dispatch import celery_sender
 from dicom_node.registry import (
     Delivery,
@@ -32,6 +40,7 @@ from dicom_node.registry import (
     init_registry,
     session_factory,
 )
+from dicom_node.registry.models import utcnow
 from tests.conftest import free_port, require_tool
 from tests.orchestration_support import (
     add_study,
@@ -147,3 +156,47 @@ def test_outbox_retries_survives_restart_and_delivers_once(redis_url: str, tmp_p
     assert "no presentation context" in states[refusing]["last_error"]
     assert doc["delivery_summary"][refusing] == {"failed": 1}
     engine.dispose()
+
+
+def test_permanent_association_reject_fails_after_retries(tmp_path: Path) -> None:
+    """A PACS rejecting the node's AE title (rejected-permanent) fails after 3 tries."""
+    database = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    engine = create_registry_engine(database)
+    init_registry(engine)
+    sessions = session_factory(engine)
+    settings = load_settings(data_dir=tmp_path, ae_title="UNKNOWNNODE", delivery_max_attempts=10)
+    study_uid = add_study(sessions)
+    dicom_file = write_mr_file(tmp_path / "results", study_uid=study_uid)
+    port = free_port()
+    destination = f"STRICT@127.0.0.1:{port}"
+    with sessions() as session:
+        study = session.get(Study, get_study(sessions, study_uid).id)
+        assert study is not None
+        enqueue_delivery(session, study, dicom_file, [destination])
+        session.commit()
+
+    ae = AE(ae_title="STRICT")
+    ae.require_calling_aet = ["KNOWNNODE"]
+    ae.add_supported_context(MRImageStorage)
+    server = ae.start_server(("127.0.0.1", port), block=False)
+    states = []
+    messages: list[dict[str, int]] = []
+    try:
+        for _ in range(PERMANENT_REJECT_TRIES):
+            messages.clear()
+            sweep_due(
+                sessions,
+                lambda _name, kwargs: messages.append(kwargs) or "id",
+                now=utcnow() + timedelta(hours=1),
+            )
+            (message,) = messages
+            states.append(
+                attempt_delivery(sessions, message["delivery_id"], message["attempt"], settings)
+            )
+    finally:
+        server.shutdown()
+        engine.dispose()
+    assert states == [DeliveryState.PENDING] * (PERMANENT_REJECT_TRIES - 1) + [DeliveryState.FAILED]
+    (row,) = get_study(sessions, study_uid).deliveries
+    assert "association rejected" in (row.last_error or "")
+    assert "Rejected Permanent" in (row.last_error or "")
