@@ -82,15 +82,19 @@ def select_slices(heatmap: npt.NDArray[np.floating], count: int) -> list[int]:
 
 
 def patient_orientation(ds: Dataset) -> tuple[str, str]:
-    """Patient Orientation (row, column directions) from Image Orientation (Patient)."""
+    """Patient Orientation (row, column directions) from Image Orientation (Patient).
+
+    Each direction is named by its dominant axis only (``"L"``, ``"P"``, ``"F"``...):
+    highdicom accepts single letters, and for an oblique slice the dominant one is
+    what a viewer needs to label the image edges.
+    """
     iop = [float(v) for v in ds.ImageOrientationPatient]
 
-    def letters(vector: list[float]) -> str:
-        order = sorted(range(3), key=lambda i: -abs(vector[i]))
-        out = [_AXIS_LETTERS[i][0 if vector[i] > 0 else 1] for i in order if abs(vector[i]) > 1e-3]
-        return "".join(out[:3])
+    def letter(vector: list[float]) -> str:
+        axis = max(range(3), key=lambda i: abs(vector[i]))
+        return _AXIS_LETTERS[axis][0 if vector[axis] > 0 else 1]
 
-    return letters(iop[:3]), letters(iop[3:])
+    return letter(iop[:3]), letter(iop[3:])
 
 
 def grey_window(volume: npt.NDArray[np.floating]) -> tuple[float, float]:

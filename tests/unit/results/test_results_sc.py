@@ -46,6 +46,8 @@ def test_patient_orientation_of_axial_and_sagittal(source_series):
     assert patient_orientation(ds) == ("L", "P")
     ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
     assert patient_orientation(ds) == ("P", "F")
+    ds.ImageOrientationPatient = [0.0866, 0.9873, -0.1332, -0.0424, -0.1300, -0.9906]
+    assert patient_orientation(ds) == ("P", "F")  # oblique sagittal: dominant axes
 
 
 def test_render_blends_colour_only_where_the_map_is_high():
