@@ -154,6 +154,33 @@ def _claim(session: Session, job: AnalysisJob, worker: str, task_id: str | None)
     return getattr(taken, "rowcount", 0) == 1
 
 
+def _lock(session: Session, study: Study) -> None:
+    """Re-read the study row locked (PostgreSQL ``FOR UPDATE``) so that a concurrent
+    re-opening by the SCP is either seen here or applied after this commit."""
+    session.refresh(study, with_for_update=True)
+
+
+def _still_current(session: Session, study: Study, job: AnalysisJob) -> bool:
+    """True when ``job`` may conclude: still running, and its study still analysing it.
+
+    When the study was re-opened meanwhile the job is marked superseded (the
+    next completion creates the next version) and False is returned.
+    """
+    session.refresh(job)
+    _lock(session, study)
+    if (
+        job.state is JobState.RUNNING
+        and study.version == job.version
+        and study.state is StudyState.ANALYSING
+    ):
+        return True
+    if job.state is JobState.RUNNING:
+        _finish(job, JobState.SUPERSEDED, "study re-opened by new instances during analysis")
+    session.commit()
+    logger.info("study %s: version %d superseded, result dropped", study.study_uid, job.version)
+    return False
+
+
 def _finish(job: AnalysisJob, state: JobState, error: str | None = None) -> None:
     job.state = state
     job.finished_at = utcnow()
@@ -200,7 +227,7 @@ def run_job(
             return {"outcome": "skipped", "state": job.state.value}
         session.commit()
         session.refresh(job)
-        session.refresh(study)
+        _lock(session, study)
         if study.version != version or study.state not in (
             StudyState.QUEUED,
             StudyState.ANALYSING,
@@ -216,6 +243,8 @@ def run_job(
 
         analysis = analysis or load_analysis()
         if analysis is None:
+            if not _still_current(session, study, job):
+                return {"outcome": "superseded"}
             _finish(job, JobState.NOT_ANALYSED, NOT_INSTALLED_REASON)
             study.not_analysed_reason = NOT_INSTALLED_REASON
             transition(session, study, StudyState.NOT_ANALYSED, NOT_INSTALLED_REASON)
@@ -242,18 +271,12 @@ def _run_analysis(
     except Exception as exc:
         logger.exception("study %s: analysis version %d failed", study.study_uid, job.version)
         session.rollback()
-        session.refresh(job)
-        session.refresh(study)
-        if job.state is JobState.RUNNING:
+        if _still_current(session, study, job):
             _finish(job, JobState.FAILED, f"{type(exc).__name__}: {exc}")
-            if study.version == job.version and study.state is StudyState.ANALYSING:
-                transition(session, study, StudyState.FAILED, f"analysis error: {exc}")
+            transition(session, study, StudyState.FAILED, f"analysis error: {exc}")
             session.commit()
         return {"outcome": JobState.FAILED.value, "error": str(exc)}
-    session.refresh(job)
-    session.refresh(study)
-    if job.state is not JobState.RUNNING or study.version != job.version:
-        logger.info("study %s: version %d superseded, result dropped", study.study_uid, job.version)
+    if not _still_current(session, study, job):
         return {"outcome": "superseded"}
     job.model_name = outcome.get("model_name")
     job.model_version = outcome.get("model_version")

@@ -131,3 +131,35 @@ def test_redelivered_message_takes_over_a_job_left_running(
     assert outcome["outcome"] == "not_analysed"
     job_after = get_study(sessions, uid).jobs[0]
     assert (job_after.worker, job_after.celery_task_id) == ("w3", "task-A")
+
+
+def test_instance_arriving_during_analysis_drops_the_result(
+    sessions: sessionmaker[Session], broker: tuple[TaskSender, Any], settings: NodeSettings
+) -> None:
+    uid = _queued_study(sessions, broker[0])
+
+    def analysis(study_uid: str, version: int, s: NodeSettings) -> dict[str, Any]:
+        late_instance(sessions, study_uid, utcnow())  # the SCP re-opens the study meanwhile
+        return {"result": {"triage": "stale"}}
+
+    outcome = run_job(sessions, uid, 1, settings, worker="w", analysis=analysis)
+    assert outcome == {"outcome": "superseded"}
+    study = get_study(sessions, uid)
+    assert study.state is StudyState.RECEIVING
+    assert study.jobs[0].state is JobState.SUPERSEDED
+    assert study.jobs[0].result is None
+
+
+def test_analysis_error_fails_the_job_and_study(
+    sessions: sessionmaker[Session], broker: tuple[TaskSender, Any], settings: NodeSettings
+) -> None:
+    uid = _queued_study(sessions, broker[0])
+
+    def analysis(study_uid: str, version: int, s: NodeSettings) -> dict[str, Any]:
+        raise ValueError("no usable T1 series")
+
+    outcome = run_job(sessions, uid, 1, settings, worker="w", analysis=analysis)
+    assert outcome["outcome"] == "failed"
+    study = get_study(sessions, uid)
+    assert study.state is StudyState.FAILED
+    assert "no usable T1 series" in (study.jobs[0].error or "")
