@@ -232,6 +232,7 @@ def _record_failure(row: Delivery, exc: DeliveryError, settings: NodeSettings) -
 
 def _update_study(session: Session, study: Study) -> None:
     """``results_ready`` -> ``delivered`` / ``failed`` once every row has an outcome."""
+    session.refresh(study, with_for_update=True)  # a concurrent re-opening wins
     if study.state is not StudyState.RESULTS_READY:
         return
     states: Sequence[DeliveryState] = session.scalars(

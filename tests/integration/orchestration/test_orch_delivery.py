@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,7 +24,8 @@ from pynetdicom.sop_class import MRImageStorage, Verification  # type: ignore[at
 from sqlalchemy.orm import Session, sessionmaker
 
 from dicom_node.cli import main
-from dicom_node.config import load_settings
+from dicom_node.completeness import complete_quiet_studies
+from dicom_node.config import AnalysisRules, load_settings
 from dicom_node.delivery.outbox import (
     PERMANENT_REJECT_TRIES,
     DeliverySweeper,
@@ -41,6 +43,7 @@ from dicom_node.registry import (
     session_factory,
 )
 from dicom_node.registry.models import utcnow
+from pipeline.tasks import run_job
 from tests.conftest import free_port, require_tool
 from tests.orchestration_support import (
     add_study,
@@ -200,3 +203,57 @@ def test_permanent_association_reject_fails_after_retries(tmp_path: Path) -> Non
     (row,) = get_study(sessions, study_uid).deliveries
     assert "association rejected" in (row.last_error or "")
     assert "Rejected Permanent" in (row.last_error or "")
+
+
+def test_results_ready_study_becomes_delivered(tmp_path: Path) -> None:
+    """Analysis outputs go through the outbox; the study ends ``delivered``."""
+    from pynetdicom import evt
+
+    database = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    engine = create_registry_engine(database)
+    init_registry(engine)
+    sessions = session_factory(engine)
+    port = free_port()
+    settings = load_settings(data_dir=tmp_path, destinations=[f"PACS@127.0.0.1:{port}"])
+    study_uid = add_study(sessions)
+    output = write_mr_file(tmp_path / "results", study_uid=study_uid)
+    complete_quiet_studies(
+        sessions,
+        quiet_period=0.001,
+        rules=AnalysisRules(),
+        send=lambda _n, _k: "id",
+        now=utcnow() + timedelta(seconds=5),
+    )
+    outcome = run_job(
+        sessions,
+        study_uid,
+        1,
+        settings,
+        worker="w",
+        analysis=lambda uid, version, s: {"result": {"n": 1}, "outputs": [str(output)]},
+    )
+    assert outcome["outcome"] == "succeeded"
+
+    received: list[str] = []
+
+    def on_store(event: Any) -> int:
+        received.append(str(event.dataset.SOPInstanceUID))
+        return 0x0000
+
+    ae = AE(ae_title="PACS")
+    ae.add_supported_context(MRImageStorage)
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    messages: list[dict[str, int]] = []
+    try:
+        sweep_due(sessions, lambda _name, kwargs: messages.append(kwargs) or "id")
+        (message,) = messages
+        state = attempt_delivery(sessions, message["delivery_id"], message["attempt"], settings)
+    finally:
+        server.shutdown()
+        engine.dispose()
+    assert state is DeliveryState.DELIVERED
+    assert received == [str(dcmread(output).SOPInstanceUID)]
+    study = get_study(sessions, study_uid)
+    assert [t.to_state.value for t in study.transitions][-2:] == ["results_ready", "delivered"]
