@@ -57,6 +57,7 @@ from training.image.train import ImageTrainConfig, train_image_encoders
 @click.option("--max-steps", type=int, default=None)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads (1 on a busy machine).")
 def image_encoders(
     cache_dir: Path,
     text_dir: Path,
@@ -74,6 +75,7 @@ def image_encoders(
     max_steps: int | None,
     device: str,
     seed: int,
+    threads: int | None,
 ) -> None:
     """Train the per-sequence 3D CNNs to regress report embeddings (MSE)."""
     cfg = ImageTrainConfig(
@@ -89,6 +91,7 @@ def image_encoders(
         max_steps=max_steps,
         seed=seed,
         device=device,
+        threads=threads,
     )
     results = train_image_encoders(
         cache_dir, text_dir, out_dir, cfg, sequences_arg(sequences) or None

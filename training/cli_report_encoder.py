@@ -53,6 +53,7 @@ from training.text.train import ReportEncoderTrainConfig, train_report_encoder
 @click.option("--max-steps", type=int, default=None)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads (1 on a busy machine).")
 def report_encoder(
     cache_dir: Path | None,
     reports_file: Path | None,
@@ -66,6 +67,7 @@ def report_encoder(
     max_steps: int | None,
     device: str,
     seed: int,
+    threads: int | None,
 ) -> None:
     """Train the report tokenizer and encoder (MLM + section matching)."""
     val: list[ReportRecord] = []
@@ -90,6 +92,7 @@ def report_encoder(
             max_steps=max_steps,
             device=device,
             seed=seed,
+            threads=threads,
         ),
         val=val,
     )

@@ -69,6 +69,8 @@ class ReportEncoderTrainConfig:
     """Stop after this many optimiser steps (tests, smoke runs)."""
     seed: int = 0
     device: str = "cpu"
+    threads: int | None = None
+    """CPU intra-op threads (``torch.set_num_threads``), see ``ImageTrainConfig.threads``."""
 
 
 @dataclass
@@ -117,6 +119,8 @@ def train_report_encoder(
             f"report encoder training needs at least 2 reports with findings and impression; "
             f"got {len(usable)} of {len(train)}"
         )
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)

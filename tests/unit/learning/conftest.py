@@ -7,12 +7,13 @@ can learn them in a few steps. Nothing is committed; everything is made here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.preprocess import PreprocessSpec
 from training.bundles import build_bundle
@@ -138,3 +139,13 @@ def trained(fake_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Train
     )
     build_bundle(fake_cache, root / "text", root / "image", root / "bundle", version="0.0.1")
     return Trained(fake_cache, root / "text", root / "image", root / "bundle")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine, OpenMP oversubscription made
+    3D convolutions 30x slower (bench/model.py); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
