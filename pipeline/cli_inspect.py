@@ -17,12 +17,12 @@ import click
 from dicom_node.errors import DicomNodeError
 from pipeline.series import SequenceClass, select_series
 from pipeline.series.select import SeriesEntry, StudySelection
-from pipeline.volume import load_series
+from pipeline.volume import SeriesInput, load_series
 
 logger = logging.getLogger(__name__)
 
 
-def _volume_info(entry: SeriesEntry, load: bool) -> dict[str, Any]:
+def _volume_info(entry: SeriesEntry, load: bool, adc: SeriesEntry | None) -> dict[str, Any]:
     if not load:
         return {}
     if entry.classification.sequence in (SequenceClass.LOCALIZER, SequenceClass.OTHER):
@@ -31,7 +31,10 @@ def _volume_info(entry: SeriesEntry, load: bool) -> dict[str, Any]:
         from pipeline.series.dwi import diffusion_volumes
 
         try:
-            dwi = diffusion_volumes(list(entry.sources))
+            adc_map: list[SeriesInput] | None = None
+            if adc is not None:
+                adc_map = [*adc.sources]
+            dwi = diffusion_volumes(list(entry.sources), adc_map=adc_map)
         except DicomNodeError as exc:
             return {"volume": None, "volume_error": str(exc)}
         volume = dwi.trace
@@ -70,7 +73,8 @@ def inspection_report(path: Path, load: bool = True) -> dict[str, Any]:
             "selected_for": [s.value for s in selection.is_selected(header.series_uid)],
             "images": header.n_frames,
         }
-        row.update(_volume_info(entry, load))
+        adc = selection.get(SequenceClass.ADC)
+        row.update(_volume_info(entry, load, adc.entry if adc is not None else None))
         rows.append(row)
     chosen = {
         seq.value: {"series_uid": sel.series_uid, "explanation": sel.explanation}

@@ -117,12 +117,16 @@ class ScanningHas(Condition):
 
     @property
     def label(self) -> str:  # type: ignore[override]
-        return f"ScanningSequence has {self.token}"
+        return f"{self.token} in ScanningSequence"
 
     def check(self, header: SeriesHeader) -> str | None:
         if self.token in header.scanning_sequence:
             joined = "\\".join(header.scanning_sequence)
-            return f"ScanningSequence {joined} has {self.token}"
+            return (
+                f"ScanningSequence {joined}"
+                if joined == self.token
+                else (f"{self.token} in ScanningSequence {joined}")
+            )
         return None
 
 
@@ -136,20 +140,20 @@ class InRange(Condition):
 
     @property
     def label(self) -> str:  # type: ignore[override]
-        return f"{_SHORT[self.attribute]} in [{self.low:g}, {self.high:g})"
+        return f"{_SHORT[self.attribute]} {self._interval()}"
 
     def check(self, header: SeriesHeader) -> str | None:
         value = getattr(header, self.attribute)
         if value is None or not (self.low <= value < self.high):
             return None
-        return f"{_SHORT[self.attribute]} {value:g} {_UNITS[self.attribute]} in {self._interval()}"
+        return f"{_SHORT[self.attribute]} {value:g} {_UNITS[self.attribute]} {self._interval()}"
 
     def _interval(self) -> str:
         if self.low == float("-inf"):
             return f"< {self.high:g}"
         if self.high == float("inf"):
             return f">= {self.low:g}"
-        return f"[{self.low:g}, {self.high:g})"
+        return f"in [{self.low:g}, {self.high:g})"
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,9 @@ class Not(Condition):
         return f"not {self.condition.label}"
 
     def check(self, header: SeriesHeader) -> str | None:
-        return None if self.condition.check(header) else f"not {self.condition.label}"
+        if self.condition.check(header):
+            return None
+        return f"not {self.condition.label}"
 
 
 @dataclass(frozen=True)

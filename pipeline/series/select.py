@@ -195,7 +195,7 @@ def select_from_entries(study_uid: str, entries: list[SeriesEntry]) -> StudySele
         selection.chosen[sequence] = SelectedSeries(
             sequence, best, _explain(best, ranked[1:], sequence)
         )
-        logger.info("study %s: %s -> series %s", study_uid, sequence.value, best.header.series_uid)
+        logger.debug("study %s: %s -> series %s", study_uid, sequence.value, best.header.series_uid)
     return selection
 
 
