@@ -15,7 +15,7 @@ Layout of the content tree (IHE Radiology "AI Results"; see ``shared/CONFORMANCE
           NUM Score (SCT 246262008, UCUM "1")                     (TID 300)
           NUM Threshold Value (DCM 122411, UCUM "1")              (TID 300)
           CODE Presence (SCT 705057003) = Present / Absent
-          IMAGE Source of Measurement, one per source instance
+          IMAGE Source, a few per contributing series (all are in the evidence)
         CONTAINS Measurement Group, Finding = AI triage result    (triage score + threshold)
       CONTAINS Qualitative Evaluations                            (row 12, added here)
         CODE AI triage result = Normal / Abnormal / Normality undetermined
@@ -76,6 +76,14 @@ logger = logging.getLogger(__name__)
 SR_SERIES_DESCRIPTION = "AI triage result - NOT FOR DIAGNOSTIC USE"
 """Series Description of every results SR (LO, at most 64 characters)."""
 SR_SERIES_NUMBER = 9001
+IMAGE_REFERENCES_PER_SERIES = 5
+"""Source images each measurement group cites per contributing series (evenly spaced).
+
+Every source instance is listed in the Current Requested Procedure Evidence
+Sequence; the groups cite a few per series, which is what tells a reader which
+series contributed to a finding. Citing all of them (6 sequences x 150 slices x 7
+groups) makes highdicom take ~15 s to build the SR and ~30 s to parse it.
+"""
 TRIAGE_TRACKING_ID = "Abnormal study (triage)"
 
 
@@ -98,6 +106,7 @@ def build_sr(
     series_number: int = SR_SERIES_NUMBER,
     instance_number: int = 1,
     institution_name: str | None = None,
+    image_references_per_series: int | None = IMAGE_REFERENCES_PER_SERIES,
 ) -> hd.sr.Comprehensive3DSR:
     """Build the results SR of one study.
 
@@ -108,6 +117,8 @@ def build_sr(
         series_number: Series Number of the results series.
         instance_number: Instance Number of the SR.
         institution_name: Optional Institution Name of the node.
+        image_references_per_series: How many source images per contributing series
+            each measurement group cites (evenly spaced; ``None``: all of them).
 
     Returns:
         The SR, in the original study (same Study Instance UID, patient, accession),
@@ -115,7 +126,12 @@ def build_sr(
     """
     study_uid = result.study.study_instance_uid
     if isinstance(result, AnalysisResult):
-        root = _analysed_root(result)
+        if image_references_per_series is not None and image_references_per_series < 2:
+            raise ResultsError(
+                f"image_references_per_series must be None or >= 2, "
+                f"not {image_references_per_series}"
+            )
+        root = _analysed_root(result, image_references_per_series)
     else:
         root = _not_analysed_root(result)
     root.ContentSequence.append(_qualitative_evaluations(result))
@@ -192,13 +208,23 @@ def _algorithm(model: ModelIdentity) -> AlgorithmIdentification:
     return AlgorithmIdentification(name=model.name, version=model.version)
 
 
-def _source_images(series: tuple[SeriesReference, ...]) -> list[SourceImageForMeasurementGroup]:
+def _cited_instances(series: SeriesReference, limit: int | None) -> list[str]:
+    uids = list(series.sop_instance_uids)
+    if limit is None or len(uids) <= limit:
+        return uids
+    picks = sorted({round(i * (len(uids) - 1) / (limit - 1)) for i in range(limit)})
+    return [uids[i] for i in picks]
+
+
+def _source_images(
+    series: tuple[SeriesReference, ...], limit: int | None
+) -> list[SourceImageForMeasurementGroup]:
     return [
         SourceImageForMeasurementGroup(
             referenced_sop_class_uid=s.sop_class_uid, referenced_sop_instance_uid=uid
         )
         for s in series
-        for uid in s.sop_instance_uids
+        for uid in _cited_instances(s, limit)
     ]
 
 
@@ -210,7 +236,7 @@ def _score_measurements(score: float, threshold: float) -> list[Measurement]:
 
 
 def _finding_group(
-    result: AnalysisResult, finding: FindingResult
+    result: AnalysisResult, finding: FindingResult, limit: int | None
 ) -> MeasurementsAndQualitativeEvaluations:
     """One TID 1501 Measurement Group for one finding."""
     tracking_id = finding_tracking_id(finding)
@@ -227,11 +253,13 @@ def _finding_group(
                 name=rc.PRESENCE, value=rc.PRESENT if finding.present else rc.ABSENT
             )
         ],
-        source_images=_source_images(result.series_for(finding.sequences)),
+        source_images=_source_images(result.series_for(finding.sequences), limit),
     )
 
 
-def _triage_group(result: AnalysisResult) -> MeasurementsAndQualitativeEvaluations:
+def _triage_group(
+    result: AnalysisResult, limit: int | None
+) -> MeasurementsAndQualitativeEvaluations:
     """The measurement group carrying the triage score and its threshold."""
     return MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(
@@ -241,13 +269,13 @@ def _triage_group(result: AnalysisResult) -> MeasurementsAndQualitativeEvaluatio
         finding_type=rc.TRIAGE_RESULT,
         algorithm_id=_algorithm(result.model),
         measurements=_score_measurements(result.triage.score, result.triage.threshold),
-        source_images=_source_images(result.series),
+        source_images=_source_images(result.series, limit),
     )
 
 
-def _analysed_root(result: AnalysisResult) -> ContainerContentItem:
-    groups = [_finding_group(result, f) for f in result.findings]
-    groups.append(_triage_group(result))
+def _analysed_root(result: AnalysisResult, limit: int | None) -> ContainerContentItem:
+    groups = [_finding_group(result, f, limit) for f in result.findings]
+    groups.append(_triage_group(result, limit))
     report = MeasurementReport(
         observation_context=_observation_context(result.model),
         procedure_reported=rc.PROCEDURE_REPORTED,

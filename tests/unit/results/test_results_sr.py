@@ -165,3 +165,23 @@ def test_tracking_uids_are_stable_across_reanalysis(study, source_series):
 def test_reading_an_image_is_an_error(source_series):
     with pytest.raises(ResultsError, match="not a readable SR"):
         read_sr(source_series["T1"][0])
+
+
+def test_groups_cite_a_few_evenly_spaced_images_per_series(study, source_series, tmp_path):
+    result = abnormal_result(study, source_series)
+    ds = _save_and_read(build_sr(result, image_references_per_series=3), tmp_path)
+    groups = _root_children(ds)[("126010", "CONTAINER")].ContentSequence
+    infarct = groups[0]  # acute_infarct: FLAIR only
+    cited = [
+        item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+        for item in infarct.ContentSequence
+        if item.ValueType == "IMAGE"
+    ]
+    flair = [d.SOPInstanceUID for d in source_series["FLAIR"]]
+    assert cited == [flair[0], flair[4], flair[7]]
+    assert read_sr(ds) == result  # the evidence still lists every instance
+
+
+def test_too_few_image_references_is_an_error(study, source_series):
+    with pytest.raises(ResultsError, match="image_references_per_series"):
+        build_sr(abnormal_result(study, source_series), image_references_per_series=1)
