@@ -31,7 +31,11 @@ def _tool(name: str) -> str:
 def dciodvfy_messages(path: Path | str) -> list[str]:
     """Every message dciodvfy prints about ``path`` (errors and warnings)."""
     proc = subprocess.run(
-        [_tool("dciodvfy"), str(path)], capture_output=True, text=True, timeout=120
+        [_tool("dciodvfy"), str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
     )
     lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines()]
     if proc.returncode not in (0, 1):
@@ -66,6 +70,7 @@ def pixelmed_sr_output(path: Path | str) -> list[str]:
         ],
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=240,
     )
     return [line.rstrip() for line in (proc.stdout + proc.stderr).splitlines()]

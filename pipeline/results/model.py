@@ -73,8 +73,9 @@ class StudyIdentity(_Frozen):
         )
 
     def to_dataset(self) -> Dataset:
-        """A dataset carrying only these patient and study attributes."""
+        """A dataset carrying only these patient and study attributes (UTF-8)."""
         ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
         ds.StudyInstanceUID = self.study_instance_uid
         ds.PatientID = self.patient_id
         if self.issuer_of_patient_id:

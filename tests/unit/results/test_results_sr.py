@@ -185,3 +185,17 @@ def test_groups_cite_a_few_evenly_spaced_images_per_series(study, source_series,
 def test_too_few_image_references_is_an_error(study, source_series):
     with pytest.raises(ResultsError, match="image_references_per_series"):
         build_sr(abnormal_result(study, source_series), image_references_per_series=1)
+
+
+def test_non_ascii_names_and_reasons_survive_as_utf8(study, tmp_path):
+    from tests.validators import dciodvfy_errors
+
+    german = study.model_copy(update={"patient_name": "Müller^Jürgen"})
+    result = not_analysed_result(german).model_copy(
+        update={"reason": "Keine verwertbare Serie – nur Localizer"}
+    )
+    ds = _save_and_read(build_sr(result), tmp_path)
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.PatientName) == "Müller^Jürgen"
+    assert read_sr(ds) == result
+    assert dciodvfy_errors(tmp_path / "sr.dcm") == []
