@@ -317,8 +317,8 @@ def _it(*tokens: str) -> ImageTypeHas:
 
 # --- description vocabularies (normalised text: lower case, separators -> spaces) ---
 LOCALIZER_WORDS = (
-    r"locali[sz]er|\bloc\b|\d ?pl(?:ane)? ?loc|scout|survey|surview|tri ?pilot|\bpilot"
-    r"|aahead|aascout|scanogram|locator|\bplan(?:ning|scan)?\b|smartexam|\bmst\b"
+    r"locali[sz]er|\bloc\b|\d ?pl(?:ane)? ?loc|\b3 ?pl(?:ane)?\b|scout|survey|surview"
+    r"|tri ?pilot|\bpilot|aahead|aascout|scanogram|locator|\bplan(?:ning|scan)?\b|smartexam|\bmst\b"
 )
 #: ImageType values of phase images (Siemens P, GE PHASE, Philips PHASE MAP).
 PHASE_TOKENS = ("P", "PHASE", "PHASE MAP")
@@ -361,7 +361,7 @@ DWI_WORDS = (
     r"\bdwi\w*|\bdw\b|\bdiff\w*|\bdif\w*|\btrace\w*|\bb ?\d{3,4}\b|\b\d{3,4} ?b\b|\bb\d{3,4}"
     r"|\bresolve\b|readout ?segmented|\brs ?epi\b|\bdwibs\b|\biso ?dwi\b|\bep2d diff"
 )
-PD_WORDS = r"\bpd\w*|proton density|dual ?echo|\bpdw\b|\bde\b"
+PD_WORDS = r"\bpd\w*|proton density|dual ?echo|\bdual\b|double ?echo|\bpdw\b|\bde\b"
 T2STAR_WORDS = (
     r"t2\*|t2 ?star|\bt2 ?ffe\b|\bffe t2\b|\bhemo\w*|\bhaemo\w*|\bgre\b|\bmerge\b|\bmedic\b"
     r"|\bt2 ?gre\b|\bgre t2\b|\bfe t2\b|\bt2 ?fe\b"
