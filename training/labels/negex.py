@@ -83,7 +83,7 @@ class NegExExtractor:
         findings: finding ids to extract (default: every id of the vocabulary).
     """
 
-    window: int = 6
+    window: int = 8
     uncertain_as: Literal[0, 1] = 1
     findings: tuple[str, ...] = tuple(FINDING_TERMS)
     name: str = "negex"

@@ -78,3 +78,26 @@ def test_two_step_prompt_extractor_follows_the_protocol() -> None:
     assert yes.labels == {"haemorrhage": 1, "abnormal": 1}
     assert no.labels == {"haemorrhage": 0, "abnormal": 0}
     assert yes.probabilities["haemorrhage"] == pytest.approx(0.9526, abs=1e-3)
+
+
+def test_agreement_with_the_synthetic_generator_truth() -> None:
+    """The extractor reads the generator's reports (findings + impression) as the truth says."""
+    np = pytest.importorskip("numpy")
+    from training.synth.findings import FINDINGS
+    from training.synth.reports import generate_report
+
+    rng = np.random.default_rng(7)
+    extractor = NegExExtractor()
+    truths, found = [], []
+    for _ in range(300):
+        positives = set(rng.choice(FINDINGS, size=int(rng.integers(0, 3)), replace=False))
+        report = generate_report({f: f in positives for f in FINDINGS}, rng)
+        truth = {f: int(f in positives) for f in FINDINGS} | {"abnormal": int(bool(positives))}
+        truths.append(truth)
+        found.append(
+            extractor.extract(f"{report.findings_section}\n{report.impression_section}").labels
+        )
+    rows = agreement(found, truths, [*FINDINGS, "abnormal"])
+    for row in rows:
+        assert row.accuracy >= 0.97, row
+        assert row.kappa >= 0.9, row
