@@ -71,9 +71,16 @@ def _dispatch_and_wait(
     return uid
 
 
-def test_task_runs_on_real_worker_through_real_redis(redis_url: str, tmp_path: Path) -> None:
-    database, sessions = _registry(tmp_path)
-    _dispatch_and_wait(redis_url, database, sessions, tmp_path)
+def test_task_runs_on_real_worker_through_real_redis(
+    redis_url: str, registry_url: str, tmp_path: Path
+) -> None:
+    """On both registries: the worker is a separate process sharing SQLite / PostgreSQL."""
+    engine = create_registry_engine(registry_url)
+    init_registry(engine)
+    try:
+        _dispatch_and_wait(redis_url, registry_url, session_factory(engine), tmp_path)
+    finally:
+        engine.dispose()
 
 
 def test_task_runs_through_embedded_broker_and_metrics(tmp_path: Path) -> None:
