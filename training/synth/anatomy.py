@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
@@ -119,9 +120,12 @@ def load_template() -> Template:
     core = brain | neck_core
     core = ndi.binary_closing(core, iterations=3) | brain
     core = ndi.binary_fill_holes(core)
-    inside = ndi.distance_transform_edt(core)
-    outside = ndi.distance_transform_edt(~core)
-    dist = (outside - inside).astype(np.float32)
+    # signed distance (mm), negative inside (SimpleITK's Maurer transform: fast)
+    core_img = sitk.GetImageFromArray(core.astype(np.uint8))
+    signed = sitk.SignedMaurerDistanceMap(
+        core_img, insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+    )
+    dist = sitk.GetArrayFromImage(signed).astype(np.float32)
     dist = ndi.gaussian_filter(dist, 1.0).astype(np.float32)
     neck = (core & ~brain).astype(np.float32)
     neck = ndi.gaussian_filter(neck, 0.7).astype(np.float32)
@@ -185,16 +189,27 @@ class SubjectAnatomy:
         return (o[0] + s * np.arange(nx), o[1] + s * np.arange(ny), o[2] + s * np.arange(nz))
 
     def ventricles(self) -> FloatArray:
-        """CSF fraction of the ventricular system (deep, central CSF)."""
+        """CSF fraction of the ventricular system.
+
+        The connected bodies of deep CSF that reach the central region where the
+        lateral and third ventricles lie (however enlarged), with their partial volume.
+        """
         x, y, z = self.axes_mm()
+        fluid = (self.csf > 0.55) & (self.dist < -5.0)
+        labels, n = ndi.label(fluid)
         central = (
-            (np.abs(x)[:, None, None] < 32)
-            & (np.abs(y[None, :, None] - 8.0) < 48)
-            & (z[None, None, :] > -12)
-            & (z[None, None, :] < 40)
+            (np.abs(x)[:, None, None] < 22)
+            & (np.abs(x)[:, None, None] > 3)
+            & (np.abs(y[None, :, None] - 6.0) < 28)
+            & (z[None, None, :] > 2)
+            & (z[None, None, :] < 30)
         )
-        deep = self.dist < -14.0
-        return np.where(central & deep, self.csf, 0.0).astype(np.float32)
+        counts = np.bincount(labels[central & fluid], minlength=n + 1)
+        keep = np.flatnonzero(counts > 30 / self.grid_spacing**3)
+        keep = keep[keep > 0]
+        system = np.isin(labels, keep)
+        system = ndi.binary_dilation(system) & (self.csf > 0.2)
+        return np.where(system, self.csf, 0.0).astype(np.float32)
 
 
 #: Extra-axial layers from the core surface outwards.
@@ -280,7 +295,7 @@ def make_subject(
         coords[comp] += (amp * fx * fy * fz).astype(np.float32)
     # Ventricular magnification (backward map pulls samples towards the centre).
     centres: list[tuple[NDArray[np.float64], float, NDArray[np.float64]]] = [
-        (VENTRICLE_CENTRE_LPS, ventricle_expansion, np.array([22.0, 34.0, 20.0]))
+        (VENTRICLE_CENTRE_LPS, ventricle_expansion, np.array([26.0, 40.0, 24.0]))
     ]
     for centre, radius, strength in masses or []:
         centres.append((np.asarray(centre, dtype=np.float64), strength, np.full(3, radius * 1.3)))

@@ -175,8 +175,11 @@ def build_instance(
         ds.ContrastBolusRoute = "IV"
         ds.ContrastBolusVolume = "7.5"
     ds.BodyPartExamined = study.body_part
+    if not study.body_part:
+        # unknown body part: Laterality (2C) must then be present, empty (dciodvfy)
+        ds.Laterality = ""
     ds.ScanningSequence = list(proto.scanning_sequence)
-    ds.SequenceVariant = list(proto.sequence_variant)
+    ds.SequenceVariant = [v for v in proto.sequence_variant if v] or "NONE"
     ds.ScanOptions = [o for o in proto.scan_options if o] or ""
     ds.MRAcquisitionType = proto.acq_type
     if frame.sequence_name:
@@ -185,7 +188,7 @@ def build_instance(
     ds.SliceThickness = _ds(geom.thickness)
     ds.RepetitionTime = _ds(proto.params.tr)
     ds.EchoTime = _ds(proto.params.te)
-    if proto.params.ti > 0:
+    if proto.params.ti > 0 and "IR" in proto.scanning_sequence:
         ds.InversionTime = _ds(proto.params.ti)
     ds.NumberOfAverages = "1"
     ds.ImagingFrequency = _ds(42.577478 * site.field_t)

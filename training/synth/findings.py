@@ -275,7 +275,7 @@ def plan_findings(
                 )
             )
         elif finding == "hydrocephalus":
-            ventricles = float(rng.uniform(0.32, 0.55))
+            ventricles = float(rng.uniform(0.55, 0.8))
             plans.append(
                 LesionPlan(
                     finding,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -193,8 +193,8 @@ def draw_findings(rng: np.random.Generator) -> dict[str, bool]:
 
 def _small(proto: Protocol) -> tuple[tuple[int, int], int, float, float]:
     """Reduced matrix / slices for size='small' (same coverage)."""
-    rows, cols = (max(48, proto.recon[0] // 4), max(48, proto.recon[1] // 4))
-    n = max(6, proto.n_slices // 4)
+    rows, cols = (max(64, proto.recon[0] // 2), max(64, proto.recon[1] // 2))
+    n = max(8, proto.n_slices // (3 if proto.acq_type == "3D" else 2))
     factor = proto.n_slices / n
     spacing = (proto.thickness + proto.gap) * factor
     thickness = min(proto.thickness * factor, spacing)
@@ -494,17 +494,17 @@ def _choose(ctx: _Context, sequence: str) -> Protocol:
 def _study_header(
     rng: np.random.Generator, seed: int, site: Site, contrast: bool, age: int
 ) -> StudyHeader:
-    study_uid = synthetic_uid("study", seed)
+    study_uid = synthetic_uid("study", seed, site.name)
     date = dt.date(2019, 1, 1) + dt.timedelta(days=int(rng.integers(0, 5 * 365)))
     birth = date - dt.timedelta(days=int(age * 365.25 + rng.integers(0, 365)))
     sex = str(rng.choice(["F", "M"]))
     desc = str(rng.choice(site.study_descriptions[1 if contrast else 0]))
     return StudyHeader(
         study_uid=study_uid,
-        accession=f"SYN{seed:09d}"[-12:],
+        accession=f"SYN{seed % 10**10:010d}{SITES.index(site.name)}",
         study_id=str(int(rng.integers(1000, 99999))),
-        patient_name=f"SYNTHETIC^CASE{seed:07d}",
-        patient_id=f"SYNPID{seed:08d}",
+        patient_name=f"SYNTHETIC^CASE{seed}{site.name[0].upper()}",
+        patient_id=f"SYNPID{seed:010d}{SITES.index(site.name)}",
         birth_date=birth.strftime("%Y%m%d"),
         sex=sex,
         age=age,
@@ -513,7 +513,7 @@ def _study_header(
         study_time=f"{int(rng.integers(7, 20)):02d}{int(rng.integers(0, 60)):02d}00",
         study_description=desc,
         body_part=str(rng.choice(site.body_parts)),
-        frame_of_reference_uid=synthetic_uid("for", seed),
+        frame_of_reference_uid=synthetic_uid("for", seed, site.name),
         referring="",
     )
 
@@ -524,6 +524,7 @@ def generate_study(
     *,
     findings: dict[str, bool] | None = None,
     size: Size = "full",
+    sequences: Sequence[str] | None = None,
 ) -> SyntheticStudy:
     """Generate one synthetic brain MRI study (deterministic in ``seed``).
 
@@ -536,6 +537,10 @@ def generate_study(
             findings.
         size: "full" (realistic matrices and slice counts) or "small" (a quarter of
             the matrix, fewer slices, coarser anatomy grid; for fast tests).
+        sequences: acquire exactly these truth classes (ADC always comes with DWI,
+            the localizer is always there); the site's habits decide when None.
+            Forcing "T1C" gives contrast. Training streams use it to skip series
+            they do not need.
 
     Returns:
         The study, with DICOM datasets built on first access of each series.
@@ -574,6 +579,16 @@ def generate_study(
             acquired.append(seq)
     if contrast:
         acquired.append("T1C")
+    if sequences is not None:
+        unknown_seq = set(sequences) - set(SEQUENCES)
+        if unknown_seq:
+            raise ConfigError(f"sequences {sorted(unknown_seq)} are not among {SEQUENCES}")
+        wanted = set(sequences) | {"LOCALIZER"}
+        if "ADC" in wanted:
+            wanted.add("DWI")
+        order = ("LOCALIZER", "T1", "T2", "FLAIR", "DWI", "SWI", "T1C")
+        acquired = [q for q in order if q in wanted]
+        contrast = "T1C" in wanted
     header = _study_header(rng, seed, profile, contrast, subject.age)
     ctx = _Context(rng, profile, subject, lesions, header, size)
     ctx.clock = dt.datetime.strptime(header.study_date + header.study_time, "%Y%m%d%H%M%S")
