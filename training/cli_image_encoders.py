@@ -1,6 +1,7 @@
 """``dicom-node-train image-encoders``: train one image encoder per sequence (ALIGN).
 
-Several GPUs: ``torchrun --nproc-per-node N -m training.cli image-encoders ... --device cuda``.
+Several GPUs: ``torchrun --nproc-per-node N $(command -v dicom-node-train) image-encoders
+... --device cuda`` (each process takes GPU ``LOCAL_RANK``; rank 0 writes checkpoints).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ is trained to regress the L2-normalised embedding of its study's report, made by
 the trained report encoder. Features:
 
 * mixed precision on GPU (bf16 autocast), full precision on CPU;
-* ``torchrun`` DDP (``torchrun --nproc-per-node N -m training.cli image-encoders ...``);
+* ``torchrun`` DDP: ``torchrun --nproc-per-node N $(command -v dicom-node-train)
+  image-encoders ... --device cuda`` (Gloo on CPU, NCCL on GPU);
 * a checkpoint (``last.pt``) after every epoch and resume from it;
 * validation every epoch; the best weights (lowest validation loss) kept in
   ``best.safetensors``;
@@ -269,10 +270,11 @@ def train_sequence_encoder(
             "val_cosine": val_cos,
         }
         history.append(record)
+        improved = val_loss < best
+        best = min(best, val_loss)
         if ctx.is_main:
             net = _unwrap(model)
-            if val_loss < best:
-                best = val_loss
+            if improved:
                 save_file(
                     {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
                     str(seq_dir / BEST_FILE),
