@@ -27,7 +27,7 @@ import pydicom
 from pydicom.uid import JPEG2000Lossless
 
 from pipeline.series import SequenceClass, select_series
-from pipeline.series.dwi import diffusion_volumes
+from pipeline.series.dwi import diffusion_volumes, study_diffusion
 from pipeline.series.headers import B_VALUE_WINDOW
 from pipeline.volume import load_series
 from training.synth import SyntheticStudy, generate_study, write_study
@@ -59,18 +59,22 @@ def classify_and_load(folder: Path) -> dict[str, Any]:
     start = time.perf_counter()
     selection = select_series(folder)
     classified = time.perf_counter()
-    adc = selection.get(SequenceClass.ADC)
+    chosen_dwi = selection.get(SequenceClass.DWI)
     shapes: dict[str, list[int]] = {}
+    dwi = study_diffusion(selection)
+    if dwi is not None and chosen_dwi is not None:
+        number = chosen_dwi.entry.header.series_number
+        shapes[f"{number}:DWI b{dwi.b_value:g} (+ADC)"] = list(dwi.trace.shape)
     for entry in selection.series:
         sequence = entry.classification.sequence
         if sequence in (SequenceClass.LOCALIZER, SequenceClass.OTHER, SequenceClass.ADC):
             continue
+        if chosen_dwi is not None and entry.series_uid == chosen_dwi.series_uid:
+            continue
         high_b = any(B_VALUE_WINDOW[0] <= b <= B_VALUE_WINDOW[1] for b in entry.header.b_values)
-        if sequence is SequenceClass.DWI and (high_b or not entry.header.b_values):
-            dwi = diffusion_volumes(
-                list(entry.sources), adc_map=list(adc.files) if adc is not None else None
-            )
-            shapes[f"{entry.header.series_number}:DWI b{dwi.b_value:g}"] = list(dwi.trace.shape)
+        if sequence is SequenceClass.DWI and high_b:
+            other = diffusion_volumes([*entry.sources])
+            shapes[f"{entry.header.series_number}:DWI b{other.b_value:g}"] = list(other.trace.shape)
             continue
         volume = load_series(entry.sources)
         shapes[f"{entry.header.series_number}:{sequence.value}"] = list(volume.shape)

@@ -17,24 +17,27 @@ import click
 from dicom_node.errors import DicomNodeError
 from pipeline.series import SequenceClass, select_series
 from pipeline.series.select import SeriesEntry, StudySelection
-from pipeline.volume import SeriesInput, load_series
+from pipeline.volume import load_series
 
 logger = logging.getLogger(__name__)
 
 
-def _volume_info(entry: SeriesEntry, load: bool, adc: SeriesEntry | None) -> dict[str, Any]:
+def _volume_info(entry: SeriesEntry, load: bool, selection: StudySelection) -> dict[str, Any]:
     if not load:
         return {}
     if entry.classification.sequence in (SequenceClass.LOCALIZER, SequenceClass.OTHER):
         return {"volume": None, "volume_note": "not loaded (not used by the models)"}
-    if entry.classification.sequence is SequenceClass.DWI and len(entry.header.b_values) > 1:
-        from pipeline.series.dwi import diffusion_volumes
+    chosen_dwi = selection.get(SequenceClass.DWI)
+    is_chosen_dwi = chosen_dwi is not None and chosen_dwi.series_uid == entry.series_uid
+    if is_chosen_dwi or (
+        entry.classification.sequence is SequenceClass.DWI and len(entry.header.b_values) > 1
+    ):
+        from pipeline.series.dwi import diffusion_volumes, study_diffusion
 
         try:
-            adc_map: list[SeriesInput] | None = None
-            if adc is not None:
-                adc_map = [*adc.sources]
-            dwi = diffusion_volumes(list(entry.sources), adc_map=adc_map)
+            dwi = study_diffusion(selection) if is_chosen_dwi else None
+            if dwi is None:
+                dwi = diffusion_volumes([*entry.sources])
         except DicomNodeError as exc:
             return {"volume": None, "volume_error": str(exc)}
         volume = dwi.trace
@@ -73,8 +76,7 @@ def inspection_report(path: Path, load: bool = True) -> dict[str, Any]:
             "selected_for": [s.value for s in selection.is_selected(header.series_uid)],
             "images": header.n_frames,
         }
-        adc = selection.get(SequenceClass.ADC)
-        row.update(_volume_info(entry, load, adc.entry if adc is not None else None))
+        row.update(_volume_info(entry, load, selection))
         rows.append(row)
     chosen = {
         seq.value: {"series_uid": sel.series_uid, "explanation": sel.explanation}

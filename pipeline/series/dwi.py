@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dicom_node.errors import SeriesError
+from pipeline.series.classes import SequenceClass
 from pipeline.series.headers import (
     B_VALUE_WINDOW,
     TARGET_B_VALUE,
@@ -28,10 +29,13 @@ from pipeline.series.headers import (
     frame_b_value,
     vendor_of,
 )
+from pipeline.series.select import StudySelection
 from pipeline.volume import SeriesInput, Volume, expand_sources, frame_position, load_series
 
 logger = logging.getLogger(__name__)
 
+#: b-values up to this (s/mm²) count as "b0".
+LOW_B_VALUE = 50.0
 #: Nominal high b-value assumed when a series has two images per position and no b-value anywhere.
 ASSUMED_HIGH_B_VALUE = 1000.0
 
@@ -192,7 +196,7 @@ def compute_adc(b0: Volume, high: Volume, b_value: float, floor: float = 1.0) ->
     adc = np.zeros_like(s0)
     adc[valid] = np.log(s0[valid] / sb[valid]) / b_value * 1e6
     adc32 = np.clip(adc, 0.0, 5000.0).astype(np.float32)
-    return Volume(adc32, b0.spacing, b0.origin, b0.direction, b0.series_uid, b0.study_uid)
+    return Volume(adc32, high.spacing, high.origin, high.direction, high.series_uid, high.study_uid)
 
 
 @dataclass(frozen=True)
@@ -215,20 +219,34 @@ class DiffusionVolumes:
 
 
 def diffusion_volumes(
-    dwi: Sequence[SeriesInput], adc_map: Sequence[SeriesInput] | None = None
+    dwi: Sequence[SeriesInput],
+    adc_map: Sequence[SeriesInput] | None = None,
+    b0_series: Sequence[SeriesInput] | None = None,
 ) -> DiffusionVolumes:
     """Split a DWI series, pick the b≈1000 trace, and take or compute the ADC map.
 
     Args:
         dwi: the files, datasets (or frames) of the diffusion series.
         adc_map: the files or datasets of a scanner-derived ADC series, when one exists.
+        b0_series: a separate b0 series of the same acquisition (Philips and some
+            Siemens protocols store it apart), used when ``dwi`` holds no b0.
     """
     split = split_b_values(dwi)
     b_value = pick_high_b(split)
     trace = trace_volume(split.groups[b_value])
     notes = [f"b={b_value:g} trace from b-values {sorted(split.groups)} ({split.source})"]
-    low = [b for b in split.groups if b <= 50]
+    low = [b for b in split.groups if b <= LOW_B_VALUE]
     b0 = trace_volume(split.groups[min(low)]) if low else None
+    if b0 is None and b0_series:
+        other = split_b_values(b0_series)
+        other_low = [b for b in other.groups if b <= LOW_B_VALUE]
+        if other_low:
+            candidate = trace_volume(other.groups[min(other_low)])
+            if candidate.shape == trace.shape:
+                b0, low = candidate, [min(other_low)]
+                notes.append(
+                    f"b={min(other_low):g} from the separate series {candidate.series_uid}"
+                )
     adc: Volume | None = None
     if adc_map:
         adc = load_series(adc_map)
@@ -239,3 +257,40 @@ def diffusion_volumes(
     else:
         notes.append("no ADC: no derived map and no b0 images")
     return DiffusionVolumes(trace, b_value, b0, adc, "; ".join(notes))
+
+
+def study_diffusion(selection: StudySelection) -> DiffusionVolumes | None:
+    """The diffusion volumes of a study: the chosen DWI series, its ADC map, and a
+    separate b0 series of the study when the chosen one has no b0.
+
+    Returns ``None`` when the study has no DWI series with a b≈1000.
+    """
+    chosen = selection.get(SequenceClass.DWI)
+    if chosen is None:
+        return None
+    header = chosen.entry.header
+    if header.b_values and not any(
+        B_VALUE_WINDOW[0] <= b <= B_VALUE_WINDOW[1] for b in header.b_values
+    ):
+        return None
+    adc = selection.get(SequenceClass.ADC)
+    b0_sources: list[SeriesInput] | None = None
+    if header.b_values and min(header.b_values) > LOW_B_VALUE:
+        siblings = [
+            e
+            for e in selection.series
+            if e.classification.sequence is SequenceClass.DWI
+            and e.series_uid != chosen.series_uid
+            and e.header.b_values
+            and max(e.header.b_values) <= LOW_B_VALUE
+            and e.header.plane == header.plane
+            and (e.header.rows, e.header.columns) == (header.rows, header.columns)
+        ]
+        if siblings:
+            nearest = min(
+                siblings,
+                key=lambda e: abs((e.header.series_number or 0) - (header.series_number or 0)),
+            )
+            b0_sources = [*nearest.sources]
+    adc_sources: list[SeriesInput] | None = [*adc.files] if adc is not None else None
+    return diffusion_volumes([*chosen.files], adc_map=adc_sources, b0_series=b0_sources)

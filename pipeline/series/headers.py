@@ -23,7 +23,7 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -297,7 +297,6 @@ class SeriesHeader:
     n_frames: int = 0
     acquisition_time: float | None = None
     enhanced: bool = False
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def description(self) -> str:

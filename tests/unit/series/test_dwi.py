@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from dicom_node.errors import SeriesError
 from pipeline.dicom_fixtures import make_enhanced_mr, make_mr_series
-from pipeline.series import classify_series
+from pipeline.series import SequenceClass, classify_series, select_series
 from pipeline.series.dwi import (
     compute_adc,
     description_b_values,
     diffusion_volumes,
     pick_high_b,
     split_b_values,
+    study_diffusion,
 )
 
 B = 1000.0
@@ -187,3 +189,33 @@ def test_compute_adc_rejects_bad_input() -> None:
     vol = diffusion_volumes(make_mr_series(data, header={"DiffusionBValue": 1000})).trace
     with pytest.raises(SeriesError, match="must be positive"):
         compute_adc(vol, vol, 0.0)
+
+
+def test_study_diffusion_uses_a_separate_b0_series(
+    tissue: tuple[NDArray[np.float64], NDArray[np.float64]],
+) -> None:
+    """Philips-style: b0 and b1000 in two series, no ADC map: ADC computed across them."""
+    s0, adc_truth = tissue
+    study = generate_uid()
+    b0 = make_mr_series(
+        np.round(s0).astype(np.uint16),
+        (1, 1, 3),
+        header={"SeriesDescription": "DWI_b0", "SeriesNumber": 5, "DiffusionBValue": 0.0},
+        study_uid=study,
+    )
+    sb = np.round(s0 * np.exp(-B * adc_truth * 1e-6)).astype(np.uint16)
+    b1000 = make_mr_series(
+        sb,
+        (1, 1, 3),
+        header={"SeriesDescription": "DWI_b1000", "SeriesNumber": 6, "DiffusionBValue": B},
+        study_uid=study,
+    )
+    selection = select_series({"b0": b0, "b1000": b1000})
+    chosen = selection.get(SequenceClass.DWI)
+    assert chosen is not None and chosen.entry.header.series_number == 6
+    dwi = study_diffusion(selection)
+    assert dwi is not None and dwi.adc is not None and dwi.b0 is not None
+    assert "separate series" in dwi.explanation
+    assert np.median(np.abs(dwi.adc.array - adc_truth)) < 5.0
+    # a study without a b≈1000 gives no diffusion volumes
+    assert study_diffusion(select_series(b0)) is None
