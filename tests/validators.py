@@ -19,6 +19,9 @@ _JAXP_LIMITS = (
     "-Djdk.xml.xpathExprOpLimit=0",
     "-Djdk.xml.xpathTotalOpLimit=0",
 )
+# A short run: the C1 compiler only and the serial collector halve the CPU time
+# (~13 s -> ~7 s per file on this machine kind) with identical output.
+_QUICK_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 def _tool(name: str) -> str:
@@ -61,6 +64,7 @@ def pixelmed_sr_output(path: Path | str) -> list[str]:
         [
             _tool("java"),
             *_JAXP_LIMITS,
+            *_QUICK_JVM,
             "-cp",
             str(PIXELMED_JAR),
             "com.pixelmed.validate.DicomSRValidator",

@@ -170,6 +170,9 @@ def build_heatmap_series(
         series_instance_uid: UID of the new series (generated when omitted).
         slice_count: How many slices to capture.
     """
+    sizes = {(int(ds.Rows), int(ds.Columns)) for ds in source}
+    if len(sizes) != 1:
+        raise ResultsError(f"source slices of one heatmap differ in Rows/Columns: {sorted(sizes)}")
     volume = np.stack([ds.pixel_array for ds in source]).astype(np.float32)
     if volume.shape != heatmap.shape:
         raise ResultsError(

@@ -177,7 +177,12 @@ def build_sr(
 
 
 def contributing_equipment(model: ModelIdentity) -> hd.ContributingEquipment:
-    """Contributing Equipment item naming the algorithm and its device UID."""
+    """Contributing Equipment item naming the algorithm and its device UID.
+
+    The device UID goes into Device Serial Number: the Contributing Equipment
+    Sequence has no Device UID attribute (dciodvfy flags (0018,1002) there as
+    non-standard); the SR's device observer context carries it as Device Observer UID.
+    """
     return hd.ContributingEquipment(
         manufacturer=model.manufacturer,
         purpose_of_reference=codes.DCM.ProcessingEquipment,
