@@ -108,3 +108,10 @@ def test_heatmap_shape_must_match_the_source(source_series):
         build_heatmap_series(
             source_series["T1"], np.zeros((3, 64, 64)), CAPTION, MODEL, series_number=9002
         )
+
+
+def test_source_slices_of_different_sizes_are_refused(source_series):
+    source = list(source_series["T1"])
+    source[3].Rows = 32
+    with pytest.raises(ResultsError, match="Rows/Columns"):
+        build_heatmap_series(source, np.zeros((8, 64, 64)), CAPTION, MODEL, series_number=9002)
