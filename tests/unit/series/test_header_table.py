@@ -52,3 +52,28 @@ def test_header_table_accuracy(
         for line in failures:
             print(line)
     assert accuracy >= TARGET_ACCURACY
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [str.upper, str.lower, lambda s: s.replace("_", " "), lambda s: s.replace(" ", "_")],
+    ids=["upper", "lower", "underscores-to-spaces", "spaces-to-underscores"],
+)
+def test_case_and_separator_invariance(
+    header_cases: list[Any],
+    build_series: Callable[[dict[str, Any]], list[Any]],
+    variant: Callable[[str], str],
+) -> None:
+    """Upper/lower case and separator changes of the description never change the class."""
+    changed = []
+    for case in header_cases:
+        description = str(case.attrs.get("SeriesDescription", ""))
+        if not description:
+            continue
+        before = classify_series(build_series(case.attrs)).sequence
+        after = classify_series(
+            build_series({**case.attrs, "SeriesDescription": variant(description)})
+        ).sequence
+        if before is not after:
+            changed.append(f"{case.case_id}: {description!r} -> {variant(description)!r}")
+    assert not changed, "\n".join(changed)

@@ -171,3 +171,20 @@ def test_orientation_codes() -> None:
     assert load_series(make_mr_series(data, direction=PLANES["axial"])).orientation == "LPS"
     assert load_series(make_mr_series(data, direction=PLANES["coronal"])).orientation == "LIP"
     assert load_series(make_mr_series(data, direction=PLANES["sagittal"])).orientation == "PIR"
+
+
+def test_positions_off_the_normal_are_an_error(truth: NDArray[np.uint16]) -> None:
+    """Gantry tilt or mixed stacks: positions drift in-plane from slice to slice."""
+    datasets = make_mr_series(truth, SPACING, ORIGIN)
+    for k, ds in enumerate(datasets):
+        position = list(ds.ImagePositionPatient)
+        position[1] += 0.8 * k
+        ds.ImagePositionPatient = position
+    with pytest.raises(VolumeGeometryError, match="off the slice normal"):
+        load_series(datasets)
+
+
+def test_single_slice_uses_slice_thickness() -> None:
+    data = np.arange(64, dtype=np.uint16).reshape(1, 8, 8)
+    volume = load_series(make_mr_series(data, (0.5, 0.5, 3.0)))
+    assert volume.shape == (1, 8, 8) and volume.spacing == (0.5, 0.5, 3.0)
