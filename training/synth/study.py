@@ -525,6 +525,7 @@ def generate_study(
     findings: dict[str, bool] | None = None,
     size: Size = "full",
     sequences: Sequence[str] | None = None,
+    restrict_to: Sequence[str] | None = None,
 ) -> SyntheticStudy:
     """Generate one synthetic brain MRI study (deterministic in ``seed``).
 
@@ -541,6 +542,9 @@ def generate_study(
             the localizer is always there); the site's habits decide when None.
             Forcing "T1C" gives contrast. Training streams use it to skip series
             they do not need.
+        restrict_to: build only the series of these classes among those the study
+            has (the others are not rendered; what is rendered is unchanged, pixel for
+            pixel, and the report still describes the whole study). For streaming.
 
     Returns:
         The study, with DICOM datasets built on first access of each series.
@@ -592,7 +596,16 @@ def generate_study(
     header = _study_header(rng, seed, profile, contrast, subject.age)
     ctx = _Context(rng, profile, subject, lesions, header, size)
     ctx.clock = dt.datetime.strptime(header.study_date + header.study_time, "%Y%m%d%H%M%S")
+    natural = list(acquired)
+    if restrict_to is not None:
+        keep = set(restrict_to) | ({"DWI"} if "ADC" in restrict_to else set())
+        acquired = [q for q in acquired if q in keep]
     for seq in acquired:
+        # each acquisition draws from its own stream: leaving series out (restrict_to)
+        # does not change the pixels of the others
+        ctx.rng = np.random.default_rng(
+            np.random.SeedSequence([seed, SITES.index(site_name), SEQUENCES.index(seq)])
+        )
         proto = _choose(ctx, seq)
         if seq == "LOCALIZER":
             _localizer(ctx, proto)
@@ -609,7 +622,7 @@ def generate_study(
         shift = np.eye(4)
         shift[:3, 3] = start
         masks[lesion.finding] = FindingMask(lesion.mask.copy(), subject.grid_to_world() @ shift)
-    present_classes = sorted({s.sequence for s in ctx.series}, key=SEQUENCES.index)
+    present_classes = [q for q in SEQUENCES if q in natural or (q == "ADC" and "DWI" in natural)]
     report = generate_report(
         [lesion.descriptor for lesion in lesions],
         rng,

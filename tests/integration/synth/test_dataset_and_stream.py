@@ -1,0 +1,107 @@
+"""Dataset folders (deterministic whatever the workers) and the streaming path."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from click.testing import CliRunner
+
+from pipeline.preprocess import PreprocessSpec
+from training.cli import main as train_cli
+from training.data.cache import read_cache
+from training.data.prepare import PrepareConfig, prepare_cache
+from training.synth import FINDINGS, generate_study
+from training.synth.dataset import generate_dataset, study_seed, study_site
+from training.synth.stream import prepare_study, stream_to_cache
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SMALL_SPEC = PreprocessSpec(spacing_mm=(2.0, 2.0, 2.0), output_shape=(48, 48, 48))
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_dataset_is_identical_with_one_or_two_workers(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    generate_dataset(one, 3, seed=5, sites=None, workers=1, size="small")
+    args = ["synth", "--out", str(two), "--studies", "3", "--seed", "5", "--workers", "2"]
+    result = CliRunner().invoke(train_cli, [*args, "--size", "small"])
+    assert result.exit_code == 0, result.output
+    digest_one, digest_two = _tree_digest(one), _tree_digest(two)
+    assert digest_one == digest_two
+    assert len([k for k in digest_one if k.endswith(".dcm")]) > 100
+
+    rows = list(csv.DictReader((one / "labels.csv").open()))
+    reports = [json.loads(line) for line in (one / "reports.jsonl").read_text().splitlines()]
+    assert len(rows) == len(reports) == 3
+    assert {r["site"] for r in rows} == {"siemens_a", "ge_b", "philips_c"}
+    for i, (row, rep) in enumerate(zip(rows, reports, strict=True)):
+        study = generate_study(
+            study_seed(5, i), study_site(["siemens_a", "ge_b", "philips_c"], i), size="small"
+        )
+        assert row["study_uid"] == rep["study_uid"] == study.study_uid
+        assert rep["text"] == study.report.text
+        assert rep["findings_section"] and rep["impression_section"]
+        for f in FINDINGS:
+            assert int(row[f]) == int(study.findings[f])
+        assert (
+            int(row["normal"]) == int(not any(study.findings.values())) == 1 - int(row["abnormal"])
+        )
+        assert (one / "dicom" / row["accession"]).is_dir()
+        for finding, mask in study.masks.items():
+            image = sitk.ReadImage(str(one / "masks" / row["accession"] / f"{finding}.nii.gz"))
+            array = sitk.GetArrayFromImage(image)  # [k, j, i]
+            idx = np.argwhere(array > 0)[:, ::-1]
+            points = np.array(
+                [image.TransformIndexToPhysicalPoint([int(v) for v in p]) for p in idx[:50]]
+            )
+            truth = {tuple(np.round(p, 2)) for p in mask.world_points()}
+            assert all(tuple(np.round(p, 2)) in truth for p in points)
+
+
+def test_stream_cache_equals_prepare_from_dicom_files(tmp_path: Path) -> None:
+    cfg = PrepareConfig(spec=SMALL_SPEC, sequences=("T2", "DWI", "ADC"))
+    generate_dataset(
+        tmp_path / "data", 2, seed=9, sites=["siemens_a", "philips_c"], workers=1, size="small"
+    )
+    prepare_cache(
+        tmp_path / "data" / "dicom", tmp_path / "data" / "reports.jsonl", tmp_path / "files", cfg
+    )
+    summary = stream_to_cache(
+        tmp_path / "stream", 2, 9, ["siemens_a", "philips_c"], cfg, size="small"
+    )
+    assert summary.cached == 2
+    from_files = {s.key: s for s in read_cache(tmp_path / "files").studies}
+    streamed = read_cache(tmp_path / "stream")
+    assert {s.key for s in streamed.studies} == set(from_files)
+    compared = 0
+    for study in streamed.studies:
+        other = from_files[study.key]
+        assert study.split == other.split
+        assert study.findings == other.findings and study.impression == other.impression
+        for seq in other.sequences:
+            a = read_cache(tmp_path / "stream").load_tensor(study, seq).numpy()
+            b = read_cache(tmp_path / "files").load_tensor(other, seq).numpy()
+            np.testing.assert_array_equal(a, b)
+            compared += 1
+    assert compared >= 4
+
+
+def test_prepared_study_is_small() -> None:
+    spec = PreprocessSpec()  # ALIGN's 120^3
+    prepared = prepare_study(study_seed(1, 0), "ge_b", spec, ("T2", "FLAIR"), size="small")
+    assert set(prepared.inputs.inputs) == {"T2", "FLAIR"}
+    assert prepared.nbytes() <= 10 * 1024 * 1024
+    assert prepared.labels["normal"] + prepared.labels["abnormal"] == 1
