@@ -87,3 +87,15 @@ def test_sequences_used_keeps_order(study, source_series):
     result = abnormal_result(study, source_series)
     assert result.sequences_used == ("T1", "FLAIR")
     assert result.model == MODEL
+
+
+def test_results_travel_as_json_through_the_discriminated_union(study, source_series):
+    from pydantic import TypeAdapter
+
+    from pipeline.results.model import StudyResult
+
+    adapter = TypeAdapter(StudyResult)
+    for result in (abnormal_result(study, source_series), not_analysed_result(study)):
+        back = adapter.validate_json(result.model_dump_json())
+        assert back == result
+        assert type(back) is type(result)

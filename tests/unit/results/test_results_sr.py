@@ -199,3 +199,14 @@ def test_non_ascii_names_and_reasons_survive_as_utf8(study, tmp_path):
     assert str(ds.PatientName) == "Müller^Jürgen"
     assert read_sr(ds) == result
     assert dciodvfy_errors(tmp_path / "sr.dcm") == []
+
+
+def test_report_without_our_qualitative_evaluations_is_refused(study, source_series, tmp_path):
+    ds = _save_and_read(build_sr(normal_result(study, source_series)), tmp_path)
+    ds.ContentSequence = [
+        item
+        for item in ds.ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue != rc.QUALITATIVE_EVALUATIONS.value
+    ]
+    with pytest.raises(ResultsError, match="Qualitative Evaluations"):
+        read_sr(ds)
