@@ -30,6 +30,8 @@ from pipeline.series.rules import (
 logger = logging.getLogger(__name__)
 
 _REFORMAT_TOKENS = frozenset({"MPR", "REFORMATTED", "CSA MPR", "MPR THICK", "CSAMPR", "REFORMAT"})
+#: A T1 acquired again because of motion says so; it is not a post-contrast repeat.
+_REPEAT_WORDS = re.compile(r"\brepeat\w*|\brpt\b|\bredo\b|\brepetition\b|\brescan\b")
 _REFORMAT_WORDS = re.compile(r"\bmpr\b|reformat\w*|\bmpr ?(?:tra|cor|sag|ax)\w*|\bmpr\d")
 
 
@@ -181,7 +183,8 @@ def classify_study(headers: Sequence[SeriesHeader]) -> dict[str, Classification]
     A T1 series with no contrast evidence of its own, not explicitly "pre", is
     post-contrast when it was acquired after a series whose ContrastBolusAgent
     records an injection, or when it repeats an earlier original T1 acquisition
-    with the same protocol (same sequence, plane and timing).
+    with the same protocol (same sequence, plane and timing) and its description
+    does not call it a repeat (``repeat``, ``rpt``, ``redo``: a motion re-scan).
 
     Returns:
         Series Instance UID -> :class:`Classification`.
@@ -204,7 +207,9 @@ def classify_study(headers: Sequence[SeriesHeader]) -> dict[str, Classification]
         first_injected = next((h for h in injected if _before(h, header)), None)
         if first_injected is not None:
             why = f"acquired after {_label(first_injected)}, which records contrast"
-        elif not current.derived:
+        elif not current.derived and not _REPEAT_WORDS.search(
+            normalise_description(header.description)
+        ):
             earlier = next(
                 (
                     h

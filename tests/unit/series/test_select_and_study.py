@@ -72,6 +72,15 @@ def test_repeat_of_t1_protocol_after_pre_is_post_contrast() -> None:
     assert chosen_number(selection, SequenceClass.T1) == 3
 
 
+def test_motion_repeat_of_t1_stays_t1() -> None:
+    first = series(3, "Ax T1", T1_SE, time="101000")
+    again = series(4, "Ax T1 repeat", T1_SE, time="101500")
+    classes = {
+        e.header.series_number: e.classification for e in select_series([*first, *again]).series
+    }
+    assert classes[4].sequence is SequenceClass.T1
+
+
 def test_t1_after_a_series_recording_contrast_is_post() -> None:
     first_post = series(5, "t1_mprage_sag", MPRAGE, time="102000", ContrastBolusAgent="Gadovist")
     later = series(6, "t1_tse_cor", T1_SE, time="102500", plane="coronal")
