@@ -6,13 +6,15 @@ single message naming the setting.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -118,9 +120,9 @@ class NodeSettings(BaseSettings):
     storage: Path | None = None
     database: str | None = None
     broker: str | None = None
-    allow: list[AllowedCaller] = Field(default_factory=list)
+    allow: Annotated[list[AllowedCaller], NoDecode] = Field(default_factory=list)
     allow_any: bool = False
-    destinations: list[Destination] = Field(default_factory=list)
+    destinations: Annotated[list[Destination], NoDecode] = Field(default_factory=list)
     quiet_period: float = Field(default=10.0, gt=0)
     max_associations: int = Field(default=16, ge=1)
     scp_processes: int = Field(default=2, ge=1, le=64)
@@ -187,7 +189,14 @@ class NodeSettings(BaseSettings):
 
 def _parse_list(value: Any, parse: Any) -> Any:
     if isinstance(value, str):
-        value = [item for item in re.split(r"[,\s]+", value) if item]
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list: {exc.msg}") from None
+        else:
+            value = [item for item in re.split(r"[,\s]+", text) if item]
     if isinstance(value, list | tuple):
         return [parse(item) if isinstance(item, str) else item for item in value]
     return value

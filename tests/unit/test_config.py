@@ -28,6 +28,20 @@ def test_lists_parse_from_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.destinations == [Destination(ae_title="PACS", host="pacs.local", port=104)]
 
 
+def test_comma_separated_environment_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DICOM_NODE_ALLOW", "SCANNER1@10.0.0.5, PACS")
+    monkeypatch.setenv("DICOM_NODE_DESTINATIONS", "PACS@pacs.local:104")
+    settings = load_settings()
+    assert [str(caller) for caller in settings.allow] == ["SCANNER1@10.0.0.5", "PACS"]
+    assert [str(dest) for dest in settings.destinations] == ["PACS@pacs.local:104"]
+
+
+def test_bad_environment_list_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DICOM_NODE_DESTINATIONS", "PACS@nohost")
+    with pytest.raises(ConfigError, match="destinations"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("overrides", "setting"),
     [
