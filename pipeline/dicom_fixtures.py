@@ -5,6 +5,11 @@ positions are known exactly is written as classic single-frame MR images
 (MR Image IOD, C.8.3.1) or as one Enhanced MR multi-frame instance (C.8.13,
 per-frame functional groups), optionally with shuffled instance numbers and a
 compressed transfer syntax, and the loader must give it back.
+
+The objects carry what the loader and the classifier read, not complete IODs
+(dciodvfy reports missing Type 1/2 attributes of the Patient, Study and
+Equipment modules): they are test inputs, never to be sent to a PACS. The
+synthetic generator (``training.synth``) makes complete studies.
 """
 
 from __future__ import annotations
