@@ -102,3 +102,20 @@ def pixelmed_sr_errors(path: Path | str) -> list[str]:
 def pixelmed_sr_warnings(path: Path | str) -> list[str]:
     """DicomSRValidator's ``Warning`` lines for ``path`` (one JVM run)."""
     return pixelmed_warning_lines(pixelmed_sr_output(path))
+
+
+def dsrdump_errors(path: Path | str) -> list[str]:
+    """dcmtk ``dsrdump`` parsing the SR document tree: its ``E:`` lines (and a
+    non-zero exit). Its one warning on our SRs, "The VR checker does not support
+    this Specific Character Set: ISO_IR 192", is a dcmtk limitation (UTF-8)."""
+    proc = subprocess.run(
+        [_tool("dsrdump"), "-Ee", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(("E:", "F:"))]
+    if proc.returncode != 0:
+        errors.append(f"dsrdump exited {proc.returncode}")
+    return errors

@@ -53,7 +53,7 @@ SEQUENCE_USED = _private("SEQUSED", "Sequence used")
 
 # --- Measurement group (TID 1501) concepts ----------------------------------------------
 
-SCORE = CodedConcept.from_code(codes.SCT.Score)
+SCORE = _sct(codes.SCT.Score.value, "Score")
 """SCT 246262008 "Score": the model's image-text similarity score of the finding."""
 THRESHOLD = CodedConcept.from_code(codes.DCM.ThresholdValue)
 """DCM 122411 "Threshold Value": the operating point the present/absent call uses."""
