@@ -15,7 +15,7 @@ Every target starts empty for every run. Prints instances/s (median of
 
 Usage::
 
-    .venv/bin/python bench/ingest.py [--repeat 3] [--processes 2] [--targets node,orthanc,storescp]
+    .venv/bin/python bench/ingest.py [--repeat 3] [--targets node,node:4,orthanc,storescp]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -242,59 +243,67 @@ def send(files: list[Path], aet: str, port: int, associations: int) -> float:
     return elapsed
 
 
-def measure(
-    name: str, files: list[Path], associations: int, repeat: int, processes: int, scratch: Path
-) -> list[float]:
-    rates = []
-    for run in range(repeat):
-        work = scratch / f"{name}-{associations}-{run}"
-        with TARGETS[name](work, processes) as (aet, port, count):
-            elapsed = send(files, aet, port, associations)
-            stored = count()
-        shutil.rmtree(work, ignore_errors=True)
-        if stored != len(files):
-            raise RuntimeError(f"{name}: {stored} of {len(files)} instances stored")
-        rates.append(len(files) / elapsed)
-        print(f"  {name:9s} {associations} assoc run {run + 1}: {rates[-1]:7.1f} inst/s")
-    return rates
+def measure_once(
+    target: str, files: list[Path], associations: int, run: int, scratch: Path
+) -> float:
+    """One run against a fresh, empty target; ``node:N`` is the node with N SCP processes."""
+    name, _, processes = target.partition(":")
+    work = scratch / f"{name}-{processes}-{associations}-{run}"
+    with TARGETS[name](work, int(processes or 2)) as (aet, port, count):
+        elapsed = send(files, aet, port, associations)
+        stored = count()
+    shutil.rmtree(work, ignore_errors=True)
+    if stored != len(files):
+        raise RuntimeError(f"{target}: {stored} of {len(files)} instances stored")
+    rate = len(files) / elapsed
+    print(f"  run {run + 1} {target:10s} {associations} assoc: {rate:7.1f} inst/s", flush=True)
+    return rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=2, help="node SCP processes")
-    parser.add_argument("--targets", default="node,orthanc,storescp")
+    parser.add_argument(
+        "--targets",
+        default="node,orthanc,storescp",
+        help="comma-separated; node:N runs the node with N SCP processes (default 2)",
+    )
     parser.add_argument("--associations", default="1,4")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
     targets = args.targets.split(",")
     counts = [int(value) for value in args.associations.split(",")]
+    results: dict[tuple[str, int], list[float]] = {key: [] for key in product(targets, counts)}
     with tempfile.TemporaryDirectory(prefix="nt-bench-") as tmp:
         scratch = Path(tmp)
         files = build_study(scratch / "study")
         size_mb = sum(path.stat().st_size for path in files) / 1e6
         print(f"study: {len(files)} instances, {size_mb:.0f} MB; cores: {os.cpu_count()}")
-        results: dict[tuple[str, int], list[float]] = {}
-        for associations in counts:
-            for name in targets:
-                results[name, associations] = measure(
-                    name, files, associations, args.repeat, args.processes, scratch
-                )
+        # Runs interleave the targets, so a busy moment on the machine hits all of them.
+        for run in range(args.repeat):
+            for associations in counts:
+                for target in targets:
+                    results[target, associations].append(
+                        measure_once(target, files, associations, run, scratch)
+                    )
     print()
-    print(f"{'target':10s}" + "".join(f"{f'{n} assoc (median/best)':>26s}" for n in counts))
-    for name in targets:
-        cells = []
-        for n in counts:
-            rates = results[name, n]
-            cells.append(f"{statistics.median(rates):12.1f} / {max(rates):7.1f}")
-        print(f"{name:10s}" + "".join(f"{cell:>26s}" for cell in cells))
-    for other in ("orthanc", "storescp"):
-        if "node" in targets and other in targets:
-            ratios = [
-                statistics.median(results["node", n]) / statistics.median(results[other, n])
-                for n in counts
-            ]
-            print(f"node/{other:8s}" + "".join(f"{ratio:>25.2f}x" for ratio in ratios))
+    print(f"{'instances/s':12s}" + "".join(f"{f'{n} assoc: median (best)':>26s}" for n in counts))
+    for target in targets:
+        cells = [
+            f"{statistics.median(results[target, n]):7.1f} ({max(results[target, n]):6.1f})"
+            for n in counts
+        ]
+        print(f"{target:12s}" + "".join(f"{cell:>26s}" for cell in cells))
+    for node in (target for target in targets if target.startswith("node")):
+        for other in ("orthanc", "storescp"):
+            if other in targets:
+                ratios = [
+                    statistics.median(results[node, n]) / statistics.median(results[other, n])
+                    for n in counts
+                ]
+                label = f"{node}/{other}"
+                print(f"{label:12s}" + "".join(f"{ratio:>25.2f}x" for ratio in ratios))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
 from pydicom.tag import BaseTag, Tag
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -166,6 +166,90 @@ def read_header(path: Path) -> InstanceHeader:
     )
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """The registration statements, built once with bind parameters (no per-call SQL build)."""
+
+    touch_study: Any
+    insert_study: Any
+    touch_series: Any
+    insert_series: Any
+    insert_instance: Any
+    update_instance: Any
+    uncount_study: Any
+    uncount_series: Any
+
+    @classmethod
+    def build(cls, insert: Any) -> _Statements:
+        def p(name: str) -> Any:
+            return bindparam(f"p_{name}")
+
+        instance_values: dict[str, Any] = {
+            "series_id": p("series_id"),
+            "sop_class_uid": p("sop_class_uid"),
+            "transfer_syntax_uid": p("transfer_syntax_uid"),
+            "path": p("path"),
+            "size_bytes": p("size_bytes"),
+            "calling_ae": p("calling_ae"),
+            "received_at": p("now"),
+        }
+        return cls(
+            touch_study=update(Study)
+            .where(Study.study_uid == p("study_uid"))
+            .values(
+                last_instance_at=p("now"),
+                updated_at=p("now"),
+                instance_count=Study.instance_count + 1,
+            )
+            .returning(Study.id, Study.state),
+            insert_study=insert(Study)
+            .values(
+                study_uid=p("study_uid"),
+                accession=p("accession"),
+                modality=p("modality"),
+                study_description=p("study_description"),
+                body_part=p("body_part"),
+                state=StudyState.RECEIVING,
+                version=0,
+                instance_count=1,
+                created_at=p("now"),
+                updated_at=p("now"),
+                last_instance_at=p("now"),
+            )
+            .on_conflict_do_nothing(index_elements=["study_uid"])
+            .returning(Study.id, Study.state),
+            touch_series=update(Series)
+            .where(Series.series_uid == p("series_uid"))
+            .values(instance_count=Series.instance_count + 1)
+            .returning(Series.id, Series.study_id),
+            insert_series=insert(Series)
+            .values(
+                study_id=p("study_id"),
+                series_uid=p("series_uid"),
+                modality=p("modality"),
+                series_number=p("series_number"),
+                series_description=p("series_description"),
+                body_part=p("body_part"),
+                instance_count=1,
+            )
+            .on_conflict_do_nothing(index_elements=["series_uid"])
+            .returning(Series.id, Series.study_id),
+            insert_instance=insert(Instance)
+            .values(sop_instance_uid=p("sop_instance_uid"), **instance_values)
+            .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
+            .returning(Instance.id),
+            update_instance=update(Instance)
+            .where(Instance.sop_instance_uid == p("sop_instance_uid"))
+            .values(**instance_values),
+            uncount_study=update(Study)
+            .where(Study.id == p("study_id"))
+            .values(instance_count=Study.instance_count - 1),
+            uncount_series=update(Series)
+            .where(Series.id == p("series_id"))
+            .values(instance_count=Series.instance_count - 1),
+        )
+
+
 @dataclass
 class Registrar:
     """Registers instances; one per process (it caches nothing that can go stale).
@@ -175,13 +259,13 @@ class Registrar:
     """
 
     engine: Engine
-    _insert: Any = field(init=False, repr=False)
+    _sql: _Statements = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         dialect = self.engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             raise RegistryError(f"registry dialect {dialect!r} is not supported")
-        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        self._sql = _Statements.build(sqlite.insert if dialect == "sqlite" else postgresql.insert)
 
     def register(
         self,
@@ -196,13 +280,28 @@ class Registrar:
         Retries a transaction that loses a cross-process race. Raises
         :class:`RegistryError` when the registry keeps refusing.
         """
+        params = {
+            "p_study_uid": header.study_uid,
+            "p_series_uid": header.series_uid,
+            "p_sop_instance_uid": header.sop_instance_uid,
+            "p_sop_class_uid": header.sop_class_uid,
+            "p_transfer_syntax_uid": header.transfer_syntax_uid,
+            "p_accession": header.accession,
+            "p_modality": header.modality,
+            "p_study_description": header.study_description,
+            "p_series_description": header.series_description,
+            "p_series_number": header.series_number,
+            "p_body_part": header.body_part,
+            "p_path": str(path),
+            "p_size_bytes": size_bytes,
+            "p_calling_ae": calling_ae,
+            "p_now": received_at or utcnow(),
+        }
         delay = 0.005
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self.engine.begin() as conn:
-                    return self._register(
-                        conn, header, str(path), size_bytes, calling_ae, received_at or utcnow()
-                    )
+                    return self._register(conn, header, params)
             except DBAPIError as exc:
                 if attempt == _MAX_ATTEMPTS or exc.connection_invalidated:
                     raise RegistryError(
@@ -221,126 +320,47 @@ class Registrar:
         raise RegistryError(f"study {header.study_uid}: registration gave up")  # pragma: no cover
 
     # ------------------------------------------------------------------
-    def _register(
-        self,
-        conn: Connection,
-        header: InstanceHeader,
-        path: str,
-        size_bytes: int,
-        calling_ae: str | None,
-        now: datetime,
-    ) -> bool:
+    def _register(self, conn: Connection, header: InstanceHeader, params: dict[str, Any]) -> bool:
         # Counts are bumped optimistically (a re-sent instance is rare) and given back
         # below when the instance row already exists: three statements in the common case.
-        study_id, state = self._study(conn, header, now)
-        series_id = self._series(conn, study_id, header)
-        values = {
-            "series_id": series_id,
-            "sop_class_uid": header.sop_class_uid,
-            "transfer_syntax_uid": header.transfer_syntax_uid,
-            "path": path,
-            "size_bytes": size_bytes,
-            "calling_ae": calling_ae,
-            "received_at": now,
-        }
-        inserted = conn.execute(
-            self._insert(Instance)
-            .values(sop_instance_uid=header.sop_instance_uid, **values)
-            .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
-            .returning(Instance.id)
-        ).first()
-        is_new = inserted is not None
-        if not is_new:
-            conn.execute(
-                update(Instance)
-                .where(Instance.sop_instance_uid == header.sop_instance_uid)
-                .values(**values)
-            )
-            conn.execute(
-                update(Study)
-                .where(Study.id == study_id)
-                .values(instance_count=Study.instance_count - 1)
-            )
-            conn.execute(
-                update(Series)
-                .where(Series.id == series_id)
-                .values(instance_count=Series.instance_count - 1)
-            )
-        if state is not StudyState.RECEIVING:
-            with Session(bind=conn) as session:
-                study = session.get(Study, study_id, populate_existing=True)
-                if study is not None and study.state is not StudyState.RECEIVING:
-                    transition(session, study, StudyState.RECEIVING, REOPEN_DETAIL, at=now)
-                    session.flush()
-        return is_new
-
-    def _study(
-        self, conn: Connection, header: InstanceHeader, now: datetime
-    ) -> tuple[int, StudyState]:
-        """Touch (a write first: SQLite locks up front) or create the study row."""
-        touch = (
-            update(Study)
-            .where(Study.study_uid == header.study_uid)
-            .values(last_instance_at=now, updated_at=now, instance_count=Study.instance_count + 1)
-            .returning(Study.id, Study.state)
-        )
-        row = conn.execute(touch).first()
-        if row is None:
-            row = conn.execute(
-                self._insert(Study)
-                .values(
-                    study_uid=header.study_uid,
-                    accession=header.accession,
-                    modality=header.modality,
-                    study_description=header.study_description,
-                    body_part=header.body_part,
-                    state=StudyState.RECEIVING,
-                    version=0,
-                    instance_count=1,
-                    created_at=now,
-                    updated_at=now,
-                    last_instance_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["study_uid"])
-                .returning(Study.id, Study.state)
-            ).first()
-            if row is None:  # created by another process since the UPDATE
-                row = conn.execute(touch).first()
-            if row is None:
-                raise RegistryError(f"study {header.study_uid}: row vanished while registering")
-        return int(row[0]), StudyState(row[1])
-
-    def _series(self, conn: Connection, study_id: int, header: InstanceHeader) -> int:
-        touch = (
-            update(Series)
-            .where(Series.series_uid == header.series_uid)
-            .values(instance_count=Series.instance_count + 1)
-            .returning(Series.id, Series.study_id)
-        )
-        row = conn.execute(touch).first()
-        if row is None:
-            row = conn.execute(
-                self._insert(Series)
-                .values(
-                    study_id=study_id,
-                    series_uid=header.series_uid,
-                    modality=header.modality,
-                    series_number=header.series_number,
-                    series_description=header.series_description,
-                    body_part=header.body_part,
-                    instance_count=1,
-                )
-                .on_conflict_do_nothing(index_elements=["series_uid"])
-                .returning(Series.id, Series.study_id)
-            ).first()
-            if row is None:
-                row = conn.execute(touch).first()
-            if row is None:
-                raise RegistryError(f"study {header.study_uid}: series row vanished")
-        if int(row[1]) != study_id:
+        sql = self._sql
+        study_id, state = self._upsert(conn, sql.touch_study, sql.insert_study, params)
+        params["p_study_id"] = study_id
+        series_id, series_study = self._upsert(conn, sql.touch_series, sql.insert_series, params)
+        params["p_series_id"] = series_id
+        if series_study != study_id:
             logger.warning(
                 "study %s: SeriesInstanceUID %s is already registered under another study",
                 header.study_uid,
                 header.series_uid,
             )
-        return int(row[0])
+        is_new = conn.execute(sql.insert_instance, params).first() is not None
+        if not is_new:
+            conn.execute(sql.update_instance, params)
+            conn.execute(sql.uncount_study, params)
+            conn.execute(sql.uncount_series, params)
+        if StudyState(state) is not StudyState.RECEIVING:
+            with Session(bind=conn) as session:
+                study = session.get(Study, study_id, populate_existing=True)
+                if study is not None and study.state is not StudyState.RECEIVING:
+                    transition(
+                        session, study, StudyState.RECEIVING, REOPEN_DETAIL, at=params["p_now"]
+                    )
+                    session.flush()
+        return is_new
+
+    @staticmethod
+    def _upsert(
+        conn: Connection, touch: Any, insert: Any, params: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """Touch the row (a write first: SQLite locks up front) or create it; return 2 columns."""
+        row = conn.execute(touch, params).first()
+        if row is None:
+            row = conn.execute(insert, params).first()
+            if row is None:  # created by another process since the touch
+                row = conn.execute(touch, params).first()
+            if row is None:
+                raise RegistryError(
+                    f"study {params['p_study_uid']}: row vanished while registering"
+                )
+        return int(row[0]), row[1]

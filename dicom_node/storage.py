@@ -117,7 +117,8 @@ class DurableStore:
         self._known_dirs: set[Path] = set()
 
     def prepare(self) -> None:
-        """Create the storage root and the incoming directory."""
+        """Create the storage root and the incoming directory (again, if removed)."""
+        self._known_dirs.discard(self.incoming)
         self._ensure_dir(self.incoming)
 
     def commit(
@@ -134,7 +135,13 @@ class DurableStore:
             fsync_path(temp_path)
             size = temp_path.stat().st_size
             self._ensure_dir(final.parent)
-            os.replace(temp_path, final)
+            try:
+                os.replace(temp_path, final)
+            except FileNotFoundError:
+                # A remembered directory was removed behind our back: create it again.
+                self._known_dirs.clear()
+                self._ensure_dir(final.parent)
+                os.replace(temp_path, final)
             fsync_path(final.parent)
         except OSError as exc:
             raise StorageError(

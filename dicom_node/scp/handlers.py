@@ -118,6 +118,15 @@ class _AssocStats:
     stored: int = 0
     failed: int = 0
     handler_seconds: float = 0.0
+    #: Seconds spent per step: parse, store (fsync + rename + directory fsync), register.
+    steps: dict[str, float] = field(
+        default_factory=lambda: {"parse": 0.0, "store": 0.0, "register": 0.0}
+    )
+
+    def add(self, step: str, since: float) -> float:
+        now = time.monotonic()
+        self.steps[step] += now - since
+        return now
 
 
 @dataclass
@@ -167,16 +176,18 @@ class ScpHandlers:
             logger.info("connection from %s:%s closed", event.address[0], event.address[1])
             return
         elapsed = time.monotonic() - stats.opened
+        count = max(1, stats.stored + stats.failed)
         logger.info(
             "connection from %s:%s closed: %d instance(s) stored, %d refused in %.2f s "
-            "(%.1f/s; %.1f ms per instance in the store handler)",
+            "(%.1f/s); per instance %.2f ms in the store handler (%s)",
             event.address[0],
             event.address[1],
             stats.stored,
             stats.failed,
             elapsed,
             stats.stored / elapsed if elapsed > 0 else 0.0,
-            1000 * stats.handler_seconds / max(1, stats.stored + stats.failed),
+            1000 * stats.handler_seconds / count,
+            ", ".join(f"{step} {1000 * spent / count:.2f}" for step, spent in stats.steps.items()),
         )
 
     def on_requested(self, event: Any) -> None:
@@ -243,8 +254,11 @@ class ScpHandlers:
 
     def _store(self, event: Any, temp: Path) -> int:
         request = event.request
+        stats = self._stats.get(id(event.assoc)) or _AssocStats(opened=0.0)
+        started = time.monotonic()
         try:
             header = read_header(temp)
+            stats.add("parse", started)
         except HeaderError as exc:
             uids = dict(exc.uids)
             uids.setdefault("AffectedSOPInstanceUID", str(request.AffectedSOPInstanceUID))
@@ -282,19 +296,22 @@ class ScpHandlers:
                 self.settings.min_free_disk_mb,
             )
             return status.OUT_OF_RESOURCES
-        return self._commit(event, temp, header)
+        return self._commit(event, temp, header, stats)
 
-    def _commit(self, event: Any, temp: Path, header: InstanceHeader) -> int:
+    def _commit(self, event: Any, temp: Path, header: InstanceHeader, stats: _AssocStats) -> int:
+        started = time.monotonic()
         try:
             final, size = self.store.commit(
                 temp, header.study_uid, header.series_uid, header.sop_instance_uid
             )
+            started = stats.add("store", started)
         except StorageError as exc:
             logger.error("C-STORE from %s failed: %s", _describe_assoc(event.assoc), exc)
             return status.OUT_OF_RESOURCES_WRITE_FAILED
         calling = str(event.assoc.requestor.ae_title).strip() or None
         try:
             is_new = self.registrar.register(header, final, size, calling_ae=calling)
+            stats.add("register", started)
         except DicomNodeError as exc:
             logger.error(
                 "C-STORE from %s: study %s: stored at %s but not registered (reconcile will "

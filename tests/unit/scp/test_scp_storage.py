@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,12 @@ def test_clean_incoming_removes_partial_files(tmp_path: Path) -> None:
     (store.incoming / "b.dcm").write_bytes(b"y")
     assert clean_incoming(tmp_path) == 2
     assert not any(store.incoming.iterdir())
+
+
+def test_commit_recreates_directories_removed_behind_its_back(tmp_path: Path) -> None:
+    store = DurableStore(tmp_path / "storage")
+    store.prepare()
+    store.write(b"one", STUDY, SERIES, SOP)
+    shutil.rmtree(tmp_path / "storage" / STUDY)
+    final, _ = store.write(b"two", STUDY, SERIES, "1.2.3.4.6")
+    assert final.read_bytes() == b"two"
