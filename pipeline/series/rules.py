@@ -356,7 +356,7 @@ DTI_WORDS = (
     r"\bdti\b|\bdmri\b|\bhardi\b|\bmddw\b|\bdir ?(?:[6-9]|\d{2,3})\b|\b(?:[6-9]|\d{2,3}) ?dir\w*"
     r"|\bnoddi\b|multi ?shell|\bmsdwi\b|\btractograph\w*|\bfiber ?track\w*|\bdsi\b"
 )
-ADC_WORDS = r"\badc\b|apparent diff\w*|\bdadc\b|\badc ?map\b|\bavdc\b|\w*_adc\b|\w+ adc\b"
+ADC_WORDS = r"\badc\b|apparent diff\w*|\bdadc\b|\bavdc\b"
 DWI_WORDS = (
     r"\bdwi\w*|\bdw\b|\bdiff\w*|\bdif\w*|\btrace\w*|\bb ?\d{3,4}\b|\b\d{3,4} ?b\b|\bb\d{3,4}"
     r"|\bresolve\b|readout ?segmented|\brs ?epi\b|\bdwibs\b|\biso ?dwi\b|\bep2d diff"
