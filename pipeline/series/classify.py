@@ -17,15 +17,9 @@ from dataclasses import dataclass, replace
 from pydicom.dataset import Dataset
 
 from pipeline.series.classes import SequenceClass
+from pipeline.series.conditions import ContrastAgent, normalise_description
 from pipeline.series.headers import SeriesHeader, header_from_datasets
-from pipeline.series.rules import (
-    CONTRAST_EVIDENCE,
-    PRECONTRAST_EVIDENCE,
-    RULES,
-    ContrastAgent,
-    Rule,
-    normalise_description,
-)
+from pipeline.series.rules import CONTRAST_EVIDENCE, PRECONTRAST_EVIDENCE, RULES, Rule
 
 logger = logging.getLogger(__name__)
 

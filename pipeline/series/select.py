@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pipeline.series.classes import SequenceClass
 from pipeline.series.classify import Classification, classify_study
 from pipeline.series.headers import B_VALUE_WINDOW, SeriesHeader, header_from_datasets
-from pipeline.series.rules import PHASE_TOKENS
+from pipeline.series.vocabulary import PHASE_TOKENS
 from pipeline.study_manifest import SeriesFiles, scan_study
 
 logger = logging.getLogger(__name__)
