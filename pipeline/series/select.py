@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from dicom_node.errors import SeriesError
 from pipeline.series.classes import SequenceClass
 from pipeline.series.classify import Classification, classify_study
 from pipeline.series.headers import B_VALUE_WINDOW, SeriesHeader, header_from_datasets
@@ -207,6 +208,9 @@ def select_series(
     Args:
         study: a study folder, a mapping series UID -> files or datasets, or a
             flat list of datasets.
+
+    Raises:
+        SeriesError: nothing DICOM found, or series of several studies mixed.
     """
     grouped: dict[str, SeriesFiles] = scan_study(study)
     headers = {uid: header_from_datasets(files.headers) for uid, files in grouped.items()}
@@ -221,5 +225,10 @@ def select_series(
             e.series_uid,
         ),
     )
-    study_uid = next((e.header.study_uid for e in entries if e.header.study_uid), "")
-    return select_from_entries(study_uid, entries)
+    studies = sorted({e.header.study_uid for e in entries if e.header.study_uid})
+    if len(studies) > 1:
+        raise SeriesError(
+            f"the series belong to {len(studies)} studies (StudyInstanceUID {studies}); "
+            "select series one study at a time"
+        )
+    return select_from_entries(studies[0] if studies else "", entries)

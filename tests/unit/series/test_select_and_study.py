@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import numpy as np
+import pytest
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -195,3 +196,12 @@ def test_private_b_values_parsed_from_un_bytes_and_ge_offset() -> None:
     ds.add(DataElement((0x0019, 0x100C), "IS", "500"))
     assert private_b_value(ds, "SIEMENS") == 500.0
     assert private_b_value(ds, "GE") is None
+
+
+def test_series_of_two_studies_are_refused() -> None:
+    from dicom_node.errors import SeriesError
+
+    one = series(3, "Ax T1", T1_SE)
+    other = make_mr_series(np.zeros((2, 8, 8), np.uint16), header={"SeriesDescription": "T2"})
+    with pytest.raises(SeriesError, match="2 studies"):
+        select_series([*one, *other])
