@@ -70,6 +70,7 @@ from training.data.prepare import DEFAULT_SEQUENCES, PrepareConfig, prepare_cach
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="Prepare at most this many new studies.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes.")
 def prepare(
     dicom_dir: Path,
     reports_file: Path,
@@ -83,6 +84,7 @@ def prepare(
     test_fraction: float,
     seed: int,
     limit: int | None,
+    workers: int,
 ) -> None:
     """Pair studies with reports, preprocess every usable sequence and cache the tensors."""
     if spec_file is not None:
@@ -104,6 +106,7 @@ def prepare(
             labels_file=labels_file,
             seed=seed,
             limit=limit,
+            workers=workers,
         ),
     )
     click.echo(json.dumps(summary.as_dict(), indent=2))

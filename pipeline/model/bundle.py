@@ -10,6 +10,14 @@ Usage (the analysis task calls exactly this)::
     result = bundle.score({"T2": emb, ...}, extra_queries={"cyst": ["arachnoid cyst"]})
     result.triage.present, result.findings["haemorrhage"].score
 
+From a study folder (the same path ``prepare`` uses for training)::
+
+    from pipeline.series import select_series
+    from pipeline.model.inputs import study_inputs
+    made = study_inputs(select_series(folder), bundle.preprocess_spec, bundle.sequences)
+    embeddings = bundle.embed_inputs({s: i.tensor for s, i in made.inputs.items()})
+    result = bundle.score(embeddings)      # made.skipped says which sequences were missing
+
 Validation refuses, with :class:`~dicom_node.errors.BundleError`, a bundle whose
 manifest is missing or invalid, whose weights or tokenizer do not match their
 hashes (corruption), whose device UID does not derive from the weights, or whose
@@ -207,6 +215,21 @@ class ModelBundle:
         net = self.image_encoders[sequence]
         out = net(tensor.to(self.device, torch.float32))
         return torch.nn.functional.normalize(out.float(), dim=-1).cpu()
+
+    def embed_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Unit embeddings (1, E) of one study's preprocessed volumes, by sequence.
+
+        Args:
+            inputs: sequence -> (1, D, H, W) array or tensor (e.g. the ``tensor`` of each
+                :class:`pipeline.model.inputs.SequenceInput`); sequences without an
+                encoder in this bundle are ignored.
+        """
+        out = {}
+        for seq, volume in inputs.items():
+            if seq in self.image_encoders:
+                tensor = volume if isinstance(volume, Tensor) else torch.from_numpy(volume)
+                out[seq] = self.encode_image(seq, tensor)
+        return out
 
     # -- scoring -------------------------------------------------------------------------
     def _embed_bank(self) -> EmbeddedQueries:

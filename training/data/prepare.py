@@ -18,11 +18,15 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
+import torch
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from dicom_node.errors import DicomNodeError, TrainingError
@@ -61,6 +65,8 @@ class PrepareConfig:
     """Optional CSV of known labels (study_uid/accession + 0/1 finding columns)."""
     seed: int = 0
     limit: int | None = None
+    workers: int = 1
+    """Processes that select, load and preprocess studies (each with one torch thread)."""
 
 
 @dataclass
@@ -197,8 +203,40 @@ def prepare_cache(
     summary.resumed = len(studies) - len(todo)
     if cfg.limit is not None:
         todo = todo[: cfg.limit]
-    for study in tqdm(todo, desc="prepare", unit="study"):
-        _prepare_one(study, by_uid, by_accession, known, out_dir, cfg, summary)
+    jobs: list[tuple[_Study, ReportRecord]] = []
+    for study in todo:
+        report = _find_report(study, by_uid, by_accession)
+        if report is None:
+            _skip(
+                out_dir,
+                study.study_uid,
+                "no report: no Study Instance UID or accession match",
+                summary,
+            )
+        elif not (report.findings or report.impression):
+            _skip(out_dir, study.study_uid, "empty report", summary)
+        else:
+            jobs.append((study, report))
+    progress = tqdm(total=len(jobs), desc="prepare", unit="study")
+    if cfg.workers > 1:
+        with ProcessPoolExecutor(cfg.workers, initializer=_one_thread) as pool:
+            results = pool.map(_make_inputs, [(s, cfg.spec, cfg.sequences) for s, _ in jobs])
+            for (study, report), result in zip(jobs, results, strict=True):
+                _store(study, report, result, known, out_dir, cfg, summary)
+                progress.update(1)
+    else:
+        for study, report in jobs:
+            _store(
+                study,
+                report,
+                _make_inputs((study, cfg.spec, cfg.sequences)),
+                known,
+                out_dir,
+                cfg,
+                summary,
+            )
+            progress.update(1)
+    progress.close()
     for row in iter_jsonl(out_dir / STUDIES_FILE):
         summary.splits[row["split"]] += 1
         summary.sites[row.get("site") or "unknown"] += 1
@@ -213,40 +251,50 @@ def _skip(out_dir: Path, key: str, reason: str, summary: PrepareSummary) -> None
     logger.info("study %s skipped: %s", key, reason)
 
 
-def _prepare_one(
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+_Made = tuple[dict[str, NDArray[np.float32]], dict[str, str], str | None]
+"""(sequence -> tensor, sequence -> reason skipped, study-level error)"""
+
+
+def _make_inputs(job: tuple[_Study, PreprocessSpec, tuple[str, ...]]) -> _Made:
+    """Select series and make the inputs of one study (runs in a worker process)."""
+    study, spec, sequences = job
+    try:
+        selection = select_series(study.series)
+    except DicomNodeError as exc:
+        return {}, {}, f"series selection failed: {exc}"
+    inputs = study_inputs(selection, spec, sequences)
+    return {s: i.tensor for s, i in inputs.inputs.items()}, inputs.skipped, None
+
+
+def _store(
     study: _Study,
-    by_uid: dict[str, ReportRecord],
-    by_accession: dict[str, ReportRecord],
+    report: ReportRecord,
+    made: _Made,
     known: dict[str, dict[str, int]],
     out_dir: Path,
     cfg: PrepareConfig,
     summary: PrepareSummary,
 ) -> None:
     key = study.study_uid
-    report = _find_report(study, by_uid, by_accession)
-    if report is None:
-        _skip(out_dir, key, "no report: neither Study Instance UID nor accession matched", summary)
+    tensors, skipped, error = made
+    if error is not None:
+        _skip(out_dir, key, error, summary)
         return
-    if not (report.findings or report.impression):
-        _skip(out_dir, key, "empty report", summary)
-        return
-    try:
-        selection = select_series(study.series)
-    except DicomNodeError as exc:
-        _skip(out_dir, key, f"series selection failed: {exc}", summary)
-        return
-    inputs = study_inputs(selection, cfg.spec, cfg.sequences)
-    for seq, reason in inputs.skipped.items():
+    for seq, reason in skipped.items():
         summary.sequences_skipped[seq] += 1
         append_jsonl(out_dir / SKIPPED_FILE, [{"key": key, "sequence": seq, "reason": reason}])
-    if not inputs.inputs:
-        _skip(out_dir, key, "no usable sequence: " + "; ".join(inputs.skipped.values()), summary)
+    if not tensors:
+        _skip(out_dir, key, "no usable sequence: " + "; ".join(skipped.values()), summary)
         return
     folder = hashlib.sha256(key.encode()).hexdigest()[:16]
     paths = {}
-    for seq, item in inputs.inputs.items():
+    for seq, tensor in tensors.items():
         rel = f"{TENSOR_DIR}/{folder}/{seq}.npy"
-        save_tensor(out_dir / rel, item.tensor)
+        save_tensor(out_dir / rel, tensor)
         paths[seq] = rel
     labels = dict(report.labels) or known.get(key) or known.get(study.accession or "", {})
     patient = report.patient_key or study.patient_hash or key

@@ -67,7 +67,7 @@ def _chain(tmp_path: Path) -> None:
     # a first run stopped after 4 studies, then resumed
     first = json.loads(_run([*prepare_args, "--limit", "4"]))
     assert first["cached"] + sum(first["skipped"].values()) == 4
-    second = json.loads(_run(prepare_args))
+    second = json.loads(_run([*prepare_args, "--workers", "2"]))
     assert second["resumed"] == 4
     assert second["splits"].get("test") == 3
     prepared = read_cache(cache)

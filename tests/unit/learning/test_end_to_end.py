@@ -63,6 +63,10 @@ def test_bundle_loads_and_scores_one_study(trained: Trained) -> None:
         seq: bundle.encode_image(seq, cache.load_tensor(study, seq)) for seq in study.sequences
     }
     assert all(e.shape == (1, 64) for e in embeddings.values())
+    arrays = {seq: cache.load_tensor(study, seq).numpy() for seq in study.sequences}
+    same = bundle.embed_inputs(arrays | {"SWI": arrays["T2"]})  # unknown sequence ignored
+    assert set(same) == set(study.sequences)
+    assert all(torch.allclose(same[s], embeddings[s], atol=1e-5) for s in same)
     result = bundle.score(embeddings, extra_queries={"cyst": ["arachnoid cyst"]})
     assert result.triage is not None and result.triage.finding_id == "abnormal"
     assert set(result.findings) >= {"abnormal", "haemorrhage", "hydrocephalus", "cyst"}
