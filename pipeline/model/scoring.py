@@ -15,7 +15,9 @@ Per-sequence embeddings of one study are fused by one of
 ``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
 ``mean_score`` or ``max_score`` (scores per sequence, then averaged / maximised).
 The aggregation and fusion are chosen on the validation split by
-:func:`training.bundles.calibrate.select_scoring` and stored in the bundle.
+:func:`training.bundles.calibrate.select_scoring` and stored in the bundle; the
+temperature is then set to the spread of the validation similarity differences
+(:func:`training.bundles.calibrate.spread_temperature`) so that scores use (0, 1).
 """
 
 from __future__ import annotations

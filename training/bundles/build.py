@@ -21,7 +21,12 @@ from pipeline.model.manifest import Manifest, NetworkSpec, TrainingDataSummary
 from pipeline.model.queries import QueryBank, default_query_bank
 from pipeline.model.scoring import EmbeddedQueries
 from pipeline.model.text_encoder import ReportEncoder
-from training.bundles.calibrate import calibrate_thresholds, mean_auc, select_scoring
+from training.bundles.calibrate import (
+    calibrate_thresholds,
+    mean_auc,
+    select_scoring,
+    spread_temperature,
+)
 from training.bundles.writer import training_data_hash, write_bundle
 from training.data.cache import SPLITS, StudyCache, read_cache
 from training.evaluation.scoring import LabelSource, embed_studies, score_studies, study_labels
@@ -104,6 +109,8 @@ def build_bundle(
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
     spec, candidates = select_scoring(embeddings, val_labels, queries)
+    raw = score_studies(embeddings, queries, spec)
+    spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)
     calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)

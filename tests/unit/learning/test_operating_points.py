@@ -43,3 +43,17 @@ def test_one_class_is_refused_with_a_clear_message() -> None:
         threshold_at_sensitivity([0, 1], [0.1, 0.2], 1.5)
     with pytest.raises(TrainingError, match="operating point"):
         choose_thresholds([0, 1], [0.1, 0.2]).get("f1")
+
+
+def test_spread_temperature_keeps_ranking_and_spreads_scores() -> None:
+    from training.bundles.calibrate import spread_temperature
+
+    rng = np.random.default_rng(0)
+    d = rng.normal(0, 0.01, 200)  # small similarity differences, as real encoders give
+    t = 0.05
+    scores = {"x": 1 / (1 + np.exp(-d / t))}
+    new_t = spread_temperature(scores, t)
+    assert new_t == pytest.approx(np.std(d), rel=1e-3)
+    spread = 1 / (1 + np.exp(-d / new_t))
+    assert np.array_equal(np.argsort(spread), np.argsort(scores["x"]))
+    assert np.std(spread) > 3 * np.std(scores["x"])
