@@ -106,13 +106,18 @@ def _centre_of_mask(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     return np.asarray(centre)
 
 
+def _box_starts(centre: NDArray[np.float64], size: tuple[int, int, int]) -> list[int]:
+    """First voxel index (may be negative: padding) of a ``size`` box centred on ``centre``."""
+    return [round(float(c) - s / 2) for c, s in zip(centre, size, strict=True)]
+
+
 def _crop_pad_around(
     array: NDArray[np.float32], centre: NDArray[np.float64], size: tuple[int, int, int]
 ) -> NDArray[np.float32]:
     """A ``size`` box centred on ``centre`` (voxels), zero-padded where it leaves the array."""
     from monai.transforms.croppad.array import BorderPad, SpatialCrop
 
-    starts = [round(float(c) - s / 2) for c, s in zip(centre, size, strict=True)]
+    starts = _box_starts(centre, size)
     ends = [st + s for st, s in zip(starts, size, strict=True)]
     shape = array.shape[1:]
     roi_start = [max(0, st) for st in starts]
@@ -138,6 +143,19 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
     Raises:
         SeriesError: an empty volume (no head found).
     """
+    return preprocess_with_affine(volume, spec)[0]
+
+
+def preprocess_with_affine(
+    volume: Volume, spec: PreprocessSpec | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """:func:`preprocess`, also returning the output grid's geometry.
+
+    Returns:
+        The ``(1, D0, D1, D2)`` array and the 4x4 matrix mapping an output voxel
+        index ``(d0, d1, d2, 1)`` to patient LPS mm (the inverse of the chain's
+        geometry: used to map saliency maps back onto the source slices).
+    """
     from monai.data.meta_tensor import MetaTensor
     from monai.transforms.spatial.array import Orientation, Resize, Spacing
 
@@ -152,6 +170,7 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
     )
     image = Spacing(pixdim=spec.spacing_mm, mode=spec.resample_mode)(image)
     array = np.asarray(image.detach().cpu().numpy(), dtype=np.float32)
+    spaced_ras = np.asarray(getattr(image, "affine", np.eye(4)), dtype=np.float64)
 
     mask = head_mask(array[0], spec.head_threshold)
     if not mask.any():
@@ -160,10 +179,9 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
             f"({spec.head_threshold}); the volume looks empty"
         )
     centre = _centre_of_mask(mask)
-    box = tuple(
-        max(1, round(mm / sp)) for mm, sp in zip(spec.crop_mm, spec.spacing_mm, strict=True)
-    )
-    cropped = _crop_pad_around(array, centre, box)  # type: ignore[arg-type]
+    sizes = [max(1, round(mm / sp)) for mm, sp in zip(spec.crop_mm, spec.spacing_mm, strict=True)]
+    box = (sizes[0], sizes[1], sizes[2])
+    cropped = _crop_pad_around(array, centre, box)
     resized = Resize(spatial_size=spec.output_shape, mode=spec.resize_mode)(
         torch.from_numpy(cropped)
     )
@@ -174,6 +192,12 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
     mean, std = float(values.mean()), float(values.std())
     out = (out - mean) / (std if std > 1e-6 else 1.0)
     out = np.clip(out, spec.clamp[0], spec.clamp[1]).astype(np.float32)
+    # Resize maps output voxel o to box coordinate (o + 0.5) * scale - 0.5 (half-pixel centres).
+    scale = np.asarray(box, dtype=np.float64) / np.asarray(spec.output_shape, dtype=np.float64)
+    box_to_spaced = np.eye(4)
+    box_to_spaced[:3, :3] = np.diag(scale)
+    box_to_spaced[:3, 3] = np.asarray(_box_starts(centre, box), dtype=np.float64) + (scale - 1) / 2
+    affine_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ spaced_ras @ box_to_spaced
     logger.debug(
         "study %s: series %s preprocessed to %s (head centre voxel %s)",
         volume.study_uid,
@@ -181,4 +205,4 @@ def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np
         out.shape,
         np.round(centre, 1).tolist(),
     )
-    return out
+    return out, affine_lps

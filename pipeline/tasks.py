@@ -288,6 +288,9 @@ def _run_analysis(
         _finish(job, JobState.NOT_ANALYSED, str(reason))
         study.not_analysed_reason = str(reason)
         transition(session, study, StudyState.NOT_ANALYSED, str(reason))
+        # a "not analysed" SR tells the radiologist why: delivered like a result
+        for path in outcome.get("outputs", []):
+            enqueue_delivery(session, study, Path(path), settings.destinations, job=job)
         session.commit()
         return {"outcome": JobState.NOT_ANALYSED.value, "reason": str(reason)}
     _finish(job, JobState.SUCCEEDED)

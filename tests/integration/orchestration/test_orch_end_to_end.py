@@ -32,7 +32,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from dicom_node.cli import main
-from pipeline.tasks import NOT_INSTALLED_REASON
+from pipeline.analysis import NO_BUNDLE_REASON
 from tests.conftest import free_port, require_tool
 from tests.orchestration_support import celery_worker, stop_process, wait_for_port, wait_until
 
@@ -148,7 +148,7 @@ def wait_study_done(data_dir: Path, study_uid: str) -> dict[str, Any]:
 
 def check_study(study: dict[str, Any]) -> None:
     assert (study["series"], study["instances"]) == (2, 4)
-    assert study["not_analysed_reason"] == NOT_INSTALLED_REASON
+    assert study["not_analysed_reason"] == NO_BUNDLE_REASON
     assert study["version"] == 1
     job = study["job"]
     assert job["state"] == "not_analysed"

@@ -32,7 +32,7 @@ from dicom_node.registry import (
     session_factory,
 )
 from dicom_node.registry.models import utcnow
-from pipeline.tasks import NOT_INSTALLED_REASON
+from pipeline.analysis import NO_BUNDLE_REASON
 from tests.conftest import free_port
 from tests.orchestration_support import add_study, celery_worker, get_study, wait_until
 
@@ -65,7 +65,7 @@ def _dispatch_and_wait(
     assert job.state is JobState.NOT_ANALYSED
     assert job.worker is not None and job.worker.startswith("dicom-node-")
     assert job.started_at is not None and job.duration_s is not None
-    assert study.not_analysed_reason == NOT_INSTALLED_REASON
+    assert study.not_analysed_reason == NO_BUNDLE_REASON
     assert StudyState.ANALYSING in [t.to_state for t in study.transitions]
     assert queue_depths(broker)["gpu"] == 0  # acked
     return uid

@@ -25,3 +25,10 @@ def broker(redis_url: str) -> Iterator[tuple[TaskSender, Any]]:
     client = redis.Redis.from_url(redis_url)
     yield celery_sender(redis_url), client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _analysis_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests exercise the task without the analysis pipeline (``pipeline.analysis``
+    has its own tests in ``tests/unit/analysis``); a test passing ``analysis=`` is unaffected."""
+    monkeypatch.setattr("pipeline.tasks.load_analysis", lambda: None)

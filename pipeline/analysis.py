@@ -1,0 +1,155 @@
+"""The analysis task's body: ``run_analysis(study_uid, version, settings)``.
+
+Called by :func:`pipeline.tasks.run_job` in the worker (queue ``gpu``). It reads
+the study from the node's storage (``storage_dir/<StudyInstanceUID>``), analyses
+it with the configured bundle (:mod:`pipeline.study_analysis`), writes the SR and
+heatmap captures under ``outbox_dir/<StudyInstanceUID>/v<version>/`` and returns
+what the task records and delivers (see :mod:`pipeline.tasks`).
+
+* The bundle is loaded once per worker process and kept warm (cache keyed by
+  path and device). ``settings.bundle``, else the demo bundle
+  (:data:`DEMO_BUNDLE`) when it exists, else the study is "not analysed" with
+  :data:`NO_BUNDLE_REASON` (no SR: nothing about the study is wrong).
+* A study with no usable sequence is "not analysed" WITH an SR carrying the
+  reason, delivered like any result.
+* A re-analysis (``version`` > 1) references the latest earlier SR of the study
+  (its SOP Instance UID is in the registry, its file in the outbox) in the new
+  SR's Predecessor Documents Sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dicom_node.config import NodeSettings
+from dicom_node.errors import BundleError, DicomNodeError
+from dicom_node.registry import AnalysisJob, Study, create_registry_engine, session_factory
+from pipeline.model import ModelBundle, load_bundle
+from pipeline.results.model import PredecessorReference
+from pipeline.study_analysis import analyse_folder
+
+logger = logging.getLogger(__name__)
+
+DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "deploy" / "models" / "demo"
+"""Where the demo bundle lives in a checkout (used when no bundle is configured)."""
+NO_BUNDLE_REASON = "no model bundle configured"
+
+_bundles: dict[tuple[str, str], ModelBundle] = {}
+_bundles_lock = threading.Lock()
+
+
+def bundle_path(settings: NodeSettings) -> Path | None:
+    """The configured bundle, else the demo bundle if present, else None."""
+    if settings.bundle is not None:
+        return settings.bundle
+    if (DEMO_BUNDLE / "manifest.json").is_file():
+        return DEMO_BUNDLE
+    return None
+
+
+def get_bundle(path: Path, device: str) -> ModelBundle:
+    """The bundle at ``path`` on ``device``, loaded once per process and kept warm."""
+    key = (str(path.resolve()), device)
+    with _bundles_lock:
+        bundle = _bundles.get(key)
+        if bundle is None:
+            bundle = load_bundle(path, device=device)
+            _bundles[key] = bundle
+        return bundle
+
+
+@lru_cache(maxsize=4)
+def _sessions(database_url: str) -> sessionmaker[Session]:
+    return session_factory(create_registry_engine(database_url))
+
+
+def previous_sr_uid(settings: NodeSettings, study_uid: str, version: int) -> str | None:
+    """SOP Instance UID of the latest SR recorded for an earlier version of the study."""
+    with _sessions(settings.database_url)() as session:
+        return session.scalars(
+            select(AnalysisJob.sr_sop_instance_uid)
+            .join(Study, Study.id == AnalysisJob.study_id)
+            .where(Study.study_uid == study_uid)
+            .where(AnalysisJob.version < version)
+            .where(AnalysisJob.sr_sop_instance_uid.is_not(None))
+            .order_by(AnalysisJob.version.desc())
+            .limit(1)
+        ).first()
+
+
+def predecessor_of(
+    settings: NodeSettings, study_uid: str, version: int
+) -> PredecessorReference | None:
+    """The earlier SR this version supersedes (None for a first analysis).
+
+    The registry gives its SOP Instance UID; its file in the outbox gives the
+    other UIDs. A missing file is logged and the new SR has no predecessor.
+    """
+    if version <= 1:
+        return None
+    sop_uid = previous_sr_uid(settings, study_uid, version)
+    if sop_uid is None:
+        return None
+    for path in sorted((settings.outbox_dir / study_uid).glob(f"v*/SR_{sop_uid}.dcm")):
+        return PredecessorReference.from_dataset(
+            pydicom.dcmread(str(path), stop_before_pixels=True)
+        )
+    logger.warning(
+        "study %s: previous SR %s is not in the outbox; version %d has no predecessor",
+        study_uid,
+        sop_uid,
+        version,
+    )
+    return None
+
+
+def run_analysis(study_uid: str, version: int, settings: NodeSettings) -> Mapping[str, Any]:
+    """Analyse version ``version`` of a received study (the :mod:`pipeline.tasks` hook)."""
+    path = bundle_path(settings)
+    if path is None:
+        logger.warning("study %s: %s", study_uid, NO_BUNDLE_REASON)
+        return {"not_analysed_reason": NO_BUNDLE_REASON}
+    try:
+        bundle = get_bundle(path, settings.device)
+    except BundleError as exc:
+        reason = f"model bundle {path} cannot be used: {exc}"
+        logger.error("study %s: %s", study_uid, reason)
+        return {"not_analysed_reason": reason[:1024]}
+    folder = settings.storage_dir / study_uid
+    if not folder.is_dir():
+        return {"not_analysed_reason": f"study folder {folder} is missing from storage"}
+    out_dir = settings.outbox_dir / study_uid / f"v{version}"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # a retried attempt starts clean: no duplicate objects
+    predecessor = predecessor_of(settings, study_uid, version)
+    try:
+        analysis = analyse_folder(folder, bundle, out_dir, predecessor=predecessor)
+    except DicomNodeError as exc:
+        logger.warning("study %s: not analysed: %s", study_uid, exc)
+        return {
+            "not_analysed_reason": str(exc)[:1024],
+            "model_name": bundle.name,
+            "model_version": bundle.version,
+        }
+    written = analysis.written
+    outcome: dict[str, Any] = {
+        "result": analysis.to_dict(),
+        "outputs": [str(p) for p in written.files] if written else [],
+        "model_name": bundle.name,
+        "model_version": bundle.version,
+        "stage_timings": {k: round(v, 4) for k, v in analysis.stage_timings.items()},
+        "sr_sop_instance_uid": written.sr.sop_instance_uid if written else None,
+    }
+    if analysis.not_analysed_reason:
+        outcome["not_analysed_reason"] = analysis.not_analysed_reason
+    return outcome

@@ -1,0 +1,206 @@
+"""3D saliency of the image-text similarity (Grad-CAM), mapped back onto the source slices.
+
+For one sequence's preprocessed volume and one finding, the explained quantity is
+the zero-shot similarity margin the score is built on (:mod:`pipeline.model.scoring`)::
+
+    target = agg_pos(cos(v, p_i)) - agg_neg(cos(v, n_j))
+
+with ``v`` the sequence encoder's embedding, ``p_i`` the finding's query
+sentences and ``n_j`` the normal references (the aggregations are the bundle's
+:class:`~pipeline.model.scoring.ScoringSpec`). Grad-CAM
+(:class:`monai.visualize.GradCAM`) weights the activations of the encoder's last
+convolutional block by the spatially averaged gradients of that target, keeps
+the positive part, upsamples to the preprocessed grid and normalises to [0, 1].
+
+The map lives on the preprocessed grid; :func:`to_sitk` gives it the grid's
+world geometry (the affine of :func:`pipeline.preprocess.preprocess_with_affine`,
+patient LPS), and :func:`pipeline.results.heatmap_geometry.resample_to_slices`
+puts it onto the ORIGINAL slices of the source series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import SimpleITK as sitk
+import torch
+from pydicom.dataset import Dataset
+from torch import Tensor, nn
+
+from dicom_node.errors import DicomNodeError, ResultsError
+from pipeline.model.scoring import Aggregation, ScoringSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimilarityQuery:
+    """What one map explains: a finding's query embeddings against the normal references.
+
+    Attributes:
+        key: the finding id (or ``"triage"``), used to name the map.
+        positive: unit embeddings (K, E) of the finding's query sentences.
+        normal: unit embeddings (M, E) of the normal reference sentences.
+    """
+
+    key: str
+    positive: Tensor
+    normal: Tensor
+
+
+def _aggregate(similarities: Tensor, how: Aggregation) -> Tensor:
+    return similarities.max(dim=-1).values if how == "max" else similarities.mean(dim=-1)
+
+
+class SimilarityMargin(nn.Module):
+    """An image encoder followed by the similarity margins of several queries.
+
+    ``forward(x)`` returns (B, T): column ``t`` is query ``t``'s margin, which
+    MONAI's CAM classes treat as a class logit (``class_idx=t``).
+    """
+
+    def __init__(
+        self, encoder: nn.Module, queries: Sequence[SimilarityQuery], spec: ScoringSpec
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.queries = list(queries)
+        self.spec = spec
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Margins (B, T) of the volumes ``x`` (B, 1, D, H, W)."""
+        v = nn.functional.normalize(self.encoder(x).float(), dim=-1)
+        columns = []
+        for query in self.queries:
+            pos = _aggregate(v @ query.positive.to(v.device).T, self.spec.positive_aggregation)
+            neg = _aggregate(v @ query.normal.to(v.device).T, self.spec.normal_aggregation)
+            columns.append(pos - neg)
+        return torch.stack(columns, dim=-1)
+
+
+def last_conv_block(encoder: nn.Module) -> str:
+    """Dotted name of the encoder's last convolutional block (Grad-CAM's target layer).
+
+    For the bundle's :class:`~pipeline.model.networks.SequenceEncoder` (MONAI
+    DenseNet backbones) that is the last dense block, ``backbone.features.denseblockN``
+    (its output feeds only ``norm5``; the in-place ReLU after ``norm5`` would
+    clash with the backward hooks). Other networks: the last ``Conv3d``.
+    """
+    features = getattr(getattr(encoder, "backbone", None), "features", None)
+    if isinstance(features, nn.Module):
+        blocks = [name for name, _ in features.named_children() if name.startswith("denseblock")]
+        if blocks:
+            return f"backbone.features.{blocks[-1]}"
+    convs = [name for name, module in encoder.named_modules() if isinstance(module, nn.Conv3d)]
+    if not convs:
+        raise ResultsError(f"encoder {type(encoder).__name__} has no Conv3d layer for Grad-CAM")
+    return str(convs[-1])
+
+
+def grad_cam_maps(
+    encoder: nn.Module,
+    volume: Tensor | npt.NDArray[np.floating],
+    queries: Sequence[SimilarityQuery],
+    spec: ScoringSpec,
+    device: torch.device | str = "cpu",
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Grad-CAM maps of each query's similarity margin for one preprocessed volume.
+
+    Args:
+        encoder: the sequence's image encoder (left in eval mode, weights untouched).
+        volume: (1, D, H, W) preprocessed volume (or (B=1, 1, D, H, W)).
+        queries: what to explain, one map each.
+        spec: the bundle's scoring aggregations.
+        device: where to run.
+
+    Returns:
+        query key -> map (D, H, W) on the preprocessed grid, in [0, 1].
+    """
+    from monai.visualize.class_activation_maps import GradCAM
+
+    if not queries:
+        return {}
+    x = volume if isinstance(volume, Tensor) else torch.from_numpy(np.asarray(volume))
+    if x.ndim == 4:
+        x = x.unsqueeze(0)
+    if x.ndim != 5 or x.shape[0] != 1:
+        raise ResultsError(f"Grad-CAM takes one volume (1, 1, D, H, W), got {tuple(x.shape)}")
+    x = x.to(device, torch.float32)
+    model = SimilarityMargin(encoder, queries, spec).eval()
+    cam = GradCAM(nn_module=model, target_layers=f"encoder.{last_conv_block(encoder)}")
+    maps: dict[str, npt.NDArray[np.float32]] = {}
+    with torch.enable_grad():
+        for index, query in enumerate(queries):
+            out = cam(x, class_idx=index)
+            array = np.nan_to_num(np.asarray(out.detach().cpu().numpy(), dtype=np.float32))
+            maps[query.key] = array[0, 0]
+    encoder.zero_grad(set_to_none=True)
+    return maps
+
+
+def to_sitk(heatmap: npt.NDArray[np.floating], affine_lps: npt.NDArray[np.float64]) -> sitk.Image:
+    """A map on the preprocessed grid (D0, D1, D2) as an image with that grid's geometry.
+
+    Args:
+        heatmap: the map, indexed like the preprocessed array's spatial axes.
+        affine_lps: voxel (d0, d1, d2, 1) -> patient LPS mm, from
+            :func:`pipeline.preprocess.preprocess_with_affine`.
+    """
+    if heatmap.ndim != 3:
+        raise ResultsError(f"heatmap must be 3D, got shape {heatmap.shape}")
+    axes = np.asarray(affine_lps, dtype=np.float64)[:3, :3]
+    spacing = np.linalg.norm(axes, axis=0)
+    if np.any(spacing <= 0):
+        raise ResultsError(f"heatmap grid has a zero spacing: {spacing.tolist()}")
+    # SimpleITK arrays are (k, j, i); the grid's axis 0 is ITK's i.
+    image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(heatmap, (2, 1, 0))))
+    image.SetSpacing(tuple(float(v) for v in spacing))
+    image.SetOrigin(tuple(float(v) for v in affine_lps[:3, 3]))
+    image.SetDirection(tuple(float(v) for v in (axes / spacing).ravel()))
+    cast: sitk.Image = sitk.Cast(image, sitk.sitkFloat32)
+    return cast
+
+
+def display_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
+    """The single-frame slices a map is drawn on: one image per slice position.
+
+    A diffusion series holds several images per position (b-values); the b≈1000
+    images are kept (those the model's ``DWI`` input comes from). Multi-frame
+    instances are not drawn on (the capture writer needs one instance per slice).
+
+    Raises:
+        ResultsError: nothing drawable (multi-frame series, or no geometry).
+    """
+    from pipeline.series.dwi import pick_high_b, split_b_values
+    from pipeline.volume import frame_position
+
+    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in datasets):
+        raise ResultsError("multi-frame series: heatmap captures need single-frame slices")
+    chosen = list(datasets)
+    positions = {tuple(round(float(v), 2) for v in ds.ImagePositionPatient) for ds in chosen}
+    if len(positions) < len(chosen):
+        try:
+            split = split_b_values(chosen)
+            frames = split.groups[pick_high_b(split)]
+        except (KeyError, ValueError, DicomNodeError) as exc:
+            raise ResultsError(f"cannot choose one image per slice position: {exc}") from exc
+        unique: dict[tuple[float, float, float], Dataset] = {}
+        for frame in frames:
+            unique.setdefault(frame_position(frame), frame.dataset)
+        chosen = list(unique.values())
+    if not chosen:
+        raise ResultsError("no slices to draw the heatmap on")
+    return chosen
+
+
+def peak_world(
+    heatmap: npt.NDArray[np.floating], affine_lps: npt.NDArray[np.float64]
+) -> tuple[float, float, float]:
+    """Patient LPS position (mm) of the map's maximum on the preprocessed grid."""
+    index = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    point = affine_lps @ np.asarray([*index, 1.0], dtype=np.float64)
+    return (float(point[0]), float(point[1]), float(point[2]))

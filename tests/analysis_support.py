@@ -1,0 +1,107 @@
+"""A tiny model bundle trained in seconds, and small synthetic studies, for analysis tests.
+
+The bundle's encoders learn simple finding-specific patterns on 32³ volumes
+(the learning-core fixtures' recipe); its scores on real synthetic DICOM are
+meaningless. Tests that use it check plumbing, conformance and consistency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.preprocess import PreprocessSpec
+from training.bundles import build_bundle
+from training.data.cache import (
+    STUDIES_FILE,
+    CachedStudy,
+    append_jsonl,
+    save_tensor,
+    write_cache_meta,
+)
+from training.image import ImageTrainConfig, train_image_encoders
+from training.text import ReportEncoderTrainConfig, train_report_encoder
+
+SIZE = 32
+SIX_SEQUENCES = ("T1", "T2", "FLAIR", "DWI", "ADC", "T1C")
+_TEXT = {
+    "haemorrhage": ("There is a right frontal intraparenchymal haematoma.", "Haemorrhage."),
+    "hydrocephalus": ("The lateral ventricles are markedly dilated.", "Hydrocephalus."),
+    "": ("The ventricles and sulci are normal. No haemorrhage.", "Normal MRI brain."),
+}
+
+
+def _volume(rng: np.random.Generator, finding: str) -> np.ndarray:
+    z, y, x = np.mgrid[:SIZE, :SIZE, :SIZE] - (SIZE - 1) / 2
+    r = np.sqrt(x**2 + y**2 + z**2)
+    vol = (r < SIZE * 0.45).astype(np.float32) - (r < (8.0 if finding == "hydrocephalus" else 3.0))
+    if finding == "haemorrhage":
+        c = rng.integers(-6, 7, size=3)
+        vol = vol + 3.0 * (np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2) < 4)
+    return (vol + rng.normal(0, 0.1, vol.shape))[None].astype(np.float32)
+
+
+def write_cache(root: Path, sequences: Sequence[str], n: int = 18, seed: int = 0) -> Path:
+    """A prepared-format cache of ``n`` fake studies with every sequence."""
+    rng = np.random.default_rng(seed)
+    spec = PreprocessSpec(output_shape=(SIZE, SIZE, SIZE))
+    write_cache_meta(
+        root, {"preprocessing": spec.model_dump(mode="json"), "sequences": list(sequences)}
+    )
+    rows = []
+    for i in range(n):
+        finding = ("", "haemorrhage", "hydrocephalus")[i % 3]
+        split = "val" if i % 3 == (i // 3) % 3 else "train"
+        seqs = {}
+        for seq in sequences:
+            rel = f"tensors/{i:04d}/{seq}.npy"
+            save_tensor(root / rel, _volume(rng, finding))
+            seqs[seq] = rel
+        labels = {f: int(f == finding) for f in ("haemorrhage", "hydrocephalus")}
+        labels["abnormal"] = int(bool(finding))
+        key = f"1.2.826.0.1.3680043.9.8{i:04d}"
+        rows.append(
+            CachedStudy(
+                key=key,
+                split=split,
+                findings=_TEXT[finding][0],
+                impression=_TEXT[finding][1],
+                sequences=seqs,
+                site="A",
+                patient_key=f"p{i}",
+                study_uid=key,
+                labels=labels,
+            ).to_json()
+        )
+    append_jsonl(root / STUDIES_FILE, rows)
+    return root
+
+
+def train_tiny_bundle(root: Path, sequences: Sequence[str] = ("T2", "FLAIR", "DWI")) -> Path:
+    """Train a tiny bundle for ``sequences`` under ``root``; returns the bundle folder."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cache = write_cache(root / "cache", sequences)
+        from training.data.cache import read_cache
+
+        studies = read_cache(cache)
+        train_report_encoder(
+            [s.report for s in studies.split("train")],
+            root / "text",
+            ReportEncoderTrainConfig(config="tiny", epochs=2, batch_size=8, learning_rate=2e-3),
+            val=[s.report for s in studies.split("val")],
+        )
+        train_image_encoders(
+            cache,
+            root / "text",
+            root / "image",
+            ImageTrainConfig(config="tiny", epochs=1, batch_size=4, learning_rate=3e-3),
+        )
+        build_bundle(cache, root / "text", root / "image", root / "bundle", version="0.0.1")
+    finally:
+        torch.set_num_threads(threads)
+    return root / "bundle"
