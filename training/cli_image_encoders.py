@@ -52,6 +52,13 @@ from training.image.train import ImageTrainConfig, train_image_encoders
     help="Which report text the images regress.",
 )
 @click.option("--normalize-prediction/--raw-prediction", default=False, show_default=True)
+@click.option(
+    "--augment",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Augmentation strength (0 = off, 1 = default ranges).",
+)
 @click.option("--workers", "num_workers", type=int, default=0, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Start again even if checkpoints exist.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
@@ -70,6 +77,7 @@ def image_encoders(
     learning_rate: float,
     target_section: str,
     normalize_prediction: bool,
+    augment: float,
     num_workers: int,
     no_resume: bool,
     amp: bool,
@@ -86,6 +94,7 @@ def image_encoders(
         learning_rate=learning_rate,
         target_section=target_section,  # type: ignore[arg-type]  # click.Choice checked it
         normalize_prediction=normalize_prediction,
+        augment=augment,
         num_workers=num_workers,
         amp=amp,
         resume=not no_resume,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +84,8 @@ class StudyScores:
         return {
             "device_uid": self.device_uid,
             "sequences_used": list(self.sequences_used),
-            "triage": None if self.triage is None else self.triage.__dict__,
-            "findings": {k: v.__dict__ for k, v in self.findings.items()},
+            "triage": None if self.triage is None else asdict(self.triage),
+            "findings": {k: asdict(v) for k, v in self.findings.items()},
         }
 
 

@@ -15,7 +15,7 @@ numbers); patient keys are only used for splitting and never logged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,7 @@ class SequenceDataset(Dataset[tuple[Tensor, Tensor]]):
         studies: studies to use; those without ``sequence`` are skipped.
         sequence: sequence name.
         targets: study key -> target embedding (E,).
+        transform: optional augmentation applied to each (1, D, H, W) volume.
     """
 
     def __init__(
@@ -184,8 +185,10 @@ class SequenceDataset(Dataset[tuple[Tensor, Tensor]]):
         studies: Sequence[CachedStudy],
         sequence: str,
         targets: dict[str, Tensor],
+        transform: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.cache = cache
+        self.transform = transform
         self.sequence = sequence
         self.items = [s for s in studies if sequence in s.sequences and s.key in targets]
         self.targets = targets
@@ -195,4 +198,7 @@ class SequenceDataset(Dataset[tuple[Tensor, Tensor]]):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         study = self.items[index]
-        return self.cache.load_tensor(study, self.sequence), self.targets[study.key]
+        volume = self.cache.load_tensor(study, self.sequence)
+        if self.transform is not None:
+            volume = self.transform(volume)
+        return volume, self.targets[study.key]

@@ -37,6 +37,7 @@ from dicom_node.errors import TrainingError
 from pipeline.model.networks import build_network, image_encoder_args
 from pipeline.model.text_encoder import ReportEncoder
 from training.data.cache import CachedStudy, SequenceDataset, StudyCache, read_cache
+from training.image.augment import train_augmentation
 from training.image.distributed import DistContext, all_reduce_mean, barrier, init_distributed
 from training.image.losses import alignment_loss, cosine_agreement
 from training.text.train import load_report_encoder
@@ -63,6 +64,9 @@ class ImageTrainConfig:
     target_section: Section = "report"
     """Which text the image embedding regresses: whole report, findings or impression."""
     normalize_prediction: bool = False
+    augment: float = 0.0
+    """Augmentation strength (0 = none, 1 = ±8° rotations, ±4 voxel shifts, ±6 % scale,
+    intensity ±10 %, noise); see :mod:`training.image.augment`."""
     num_workers: int = 0
     amp: bool = True
     """bf16 autocast on CUDA (ignored on CPU)."""
@@ -134,7 +138,10 @@ def _autocast(device: torch.device, amp: bool) -> torch.autocast:
 
 @torch.no_grad()
 def _validate(
-    model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]], device: torch.device, cfg: Any
+    model: nn.Module,
+    loader: DataLoader[tuple[Tensor, Tensor]],
+    device: torch.device,
+    cfg: ImageTrainConfig,
 ) -> tuple[float, float]:
     model.eval()
     total_loss = total_cos = 0.0
@@ -168,7 +175,8 @@ def train_sequence_encoder(
         f"cuda:{ctx.local_rank}" if cfg.device.startswith("cuda") and ctx.enabled else cfg.device
     )
     torch.manual_seed(cfg.seed)
-    train_set = SequenceDataset(cache, cache.split("train"), sequence, targets)
+    transform = train_augmentation(cfg.seed + ctx.rank, cfg.augment) if cfg.augment > 0 else None
+    train_set = SequenceDataset(cache, cache.split("train"), sequence, targets, transform)
     val_set = SequenceDataset(cache, cache.split("val"), sequence, targets)
     if len(train_set) < cfg.min_studies:
         raise TrainingError(

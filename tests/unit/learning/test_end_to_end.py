@@ -45,7 +45,7 @@ def test_resume_continues_from_the_last_epoch(trained: Trained, tmp_path: Path) 
         trained.cache,
         trained.text,
         tmp_path / "image",
-        ImageTrainConfig(config="tiny", epochs=9, batch_size=4, learning_rate=3e-3),
+        ImageTrainConfig(config="tiny", epochs=9, batch_size=4, learning_rate=3e-3, augment=0.5),
         sequences=["T2"],
     )
     assert results["T2"].epochs_run == 9  # 8 restored + 1 new
