@@ -47,7 +47,7 @@ from pipeline.model.scoring import EmbeddedQueries, FusedScores, fused_scores
 from pipeline.model.text_encoder import ReportEncoder
 
 if TYPE_CHECKING:
-    from pipeline.preprocess import PreprocessSpec  # type: ignore[import-not-found, unused-ignore]
+    from pipeline.preprocess import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class ModelBundle:
     @property
     def preprocess_spec(self) -> PreprocessSpec:
         """The preprocessing the encoders were trained with (identical at inference)."""
-        from pipeline.preprocess import PreprocessSpec  # type: ignore[import-not-found, unused-ignore]
+        from pipeline.preprocess import PreprocessSpec
 
         try:
             return PreprocessSpec.model_validate(self.manifest.preprocessing)
