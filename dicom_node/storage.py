@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,11 @@ class DurableStore:
         self.storage_dir = Path(storage_dir)
         self.incoming = incoming_dir(self.storage_dir)
         self._known_dirs: set[Path] = set()
+        self._syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fsync")
+
+    def start_sync(self, temp_path: Path) -> Future[None]:
+        """Start fsyncing ``temp_path`` in a helper thread (overlaps it with parsing)."""
+        return self._syncer.submit(fsync_path, temp_path)
 
     def prepare(self) -> None:
         """Create the storage root and the incoming directory (again, if removed)."""
@@ -122,17 +128,27 @@ class DurableStore:
         self._ensure_dir(self.incoming)
 
     def commit(
-        self, temp_path: Path, study_uid: str, series_uid: str, sop_uid: str
+        self,
+        temp_path: Path,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        synced: Future[None] | None = None,
     ) -> tuple[Path, int]:
         """Durably move ``temp_path`` to its final place; return (path, size in bytes).
 
         ``temp_path`` must be on the storage filesystem (see :func:`incoming_dir`).
         A file already at the final path (a re-sent instance) is replaced atomically.
-        Raises :class:`StorageError` when the filesystem refuses.
+        ``synced`` is an fsync of ``temp_path`` already under way (see
+        :meth:`start_sync`); it is awaited before the rename. Raises
+        :class:`StorageError` when the filesystem refuses.
         """
         final = instance_path(self.storage_dir, study_uid, series_uid, sop_uid)
         try:
-            fsync_path(temp_path)
+            if synced is None:
+                fsync_path(temp_path)
+            else:
+                synced.result()
             size = temp_path.stat().st_size
             self._ensure_dir(final.parent)
             try:

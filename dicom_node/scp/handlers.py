@@ -11,11 +11,13 @@ never patient data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,12 @@ class AssociationGate:
         return Rejection(
             *REJECT_CALLING_AE, why=f"calling AE {calling!r} is not allowed from {peer}"
         )
+
+
+def _wait_quietly(synced: Future[None]) -> None:
+    """Let an fsync started on a file that is now refused finish (its errors do not matter)."""
+    with contextlib.suppress(OSError):
+        synced.result()
 
 
 def _describe_assoc(assoc: Any) -> str:
@@ -256,10 +264,13 @@ class ScpHandlers:
         request = event.request
         stats = self._stats.get(id(event.assoc)) or _AssocStats(opened=0.0)
         started = time.monotonic()
+        # The file's fsync runs while its header is parsed; the rename waits for it.
+        synced = self.store.start_sync(temp)
         try:
             header = read_header(temp)
             stats.add("parse", started)
         except HeaderError as exc:
+            _wait_quietly(synced)
             uids = dict(exc.uids)
             uids.setdefault("AffectedSOPInstanceUID", str(request.AffectedSOPInstanceUID))
             uids.setdefault("AffectedSOPClassUID", str(request.AffectedSOPClassUID))
@@ -284,6 +295,7 @@ class ScpHandlers:
                 header.sop_instance_uid,
                 affected,
             )
+            _wait_quietly(synced)
             return status.CANNOT_UNDERSTAND_UID_MISMATCH
         free = free_disk_mb(self.store.storage_dir)
         if free < self.settings.min_free_disk_mb:
@@ -295,14 +307,22 @@ class ScpHandlers:
                 free,
                 self.settings.min_free_disk_mb,
             )
+            _wait_quietly(synced)
             return status.OUT_OF_RESOURCES
-        return self._commit(event, temp, header, stats)
+        return self._commit(event, temp, header, stats, synced)
 
-    def _commit(self, event: Any, temp: Path, header: InstanceHeader, stats: _AssocStats) -> int:
+    def _commit(
+        self,
+        event: Any,
+        temp: Path,
+        header: InstanceHeader,
+        stats: _AssocStats,
+        synced: Future[None],
+    ) -> int:
         started = time.monotonic()
         try:
             final, size = self.store.commit(
-                temp, header.study_uid, header.series_uid, header.sop_instance_uid
+                temp, header.study_uid, header.series_uid, header.sop_instance_uid, synced
             )
             started = stats.add("store", started)
         except StorageError as exc:

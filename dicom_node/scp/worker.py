@@ -102,6 +102,9 @@ class Worker:
         # incoming area of the storage tree, so the final rename stays on one filesystem.
         tempfile.tempdir = str(store.incoming)
         _config.STORE_RECV_CHUNKED_DATASET = True
+        # pynetdicom's default notification handlers format every PDU and DIMSE message
+        # for its own log, even when nothing is logged; the node logs what it needs.
+        _config.LOG_HANDLER_LEVEL = "none"
         self.engine = create_registry_engine(settings.database_url)
         self.handlers = ScpHandlers(
             settings=settings,

@@ -166,7 +166,7 @@ def scp_factory(tmp_path: Path) -> Iterator[Callable[..., ScpService]]:
             "bind": "127.0.0.1",
             "data_dir": tmp_path / "node",
             "allow": ["STORESCU", "ECHOSCU", "PYNETDICOM"],
-            "scp_processes": 2,
+            "scp_processes": 1,
             "min_free_disk_mb": 0,
         }
         values.update(overrides)

@@ -22,7 +22,7 @@ def test_storescu_study_is_stored_bit_exact_and_registered(
     tmp_path: Path, registry_url: str, scp_factory: Callable[..., ScpService]
 ) -> None:
     files = build_mr_study(tmp_path / "study", copies=2)
-    service = scp_factory(database=registry_url)
+    service = scp_factory(database=registry_url, scp_processes=2)
 
     results = storescu(files, service.port)
     for result in results:
