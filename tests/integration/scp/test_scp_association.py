@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,3 +157,24 @@ def test_unparseable_or_uidless_datasets_fail_with_cxxx_and_the_node_keeps_servi
     assert _send(service.port, good) == status.SUCCESS
     assert _registered(service) == 1
     assert service.is_alive()
+
+
+def test_max_associations_refuses_the_extra_caller_transiently(
+    scp_factory: Callable[..., ScpService],
+) -> None:
+    service = scp_factory(max_associations=1, scp_processes=2)
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context("1.2.840.10008.1.1")
+    held = ae.associate("127.0.0.1", service.port, ae_title="NEUROTRIAGE")
+    assert held.is_established
+    try:
+        extra = echoscu(service.port, "ECHOSCU")
+        assert extra.returncode != 0
+        assert "Rejected Transient" in extra.stderr
+        assert "Local Limit Exceeded" in extra.stderr
+    finally:
+        held.release()
+    deadline = time.monotonic() + 10
+    while echoscu(service.port, "ECHOSCU").returncode != 0:
+        assert time.monotonic() < deadline, "the slot was not given back"
+        time.sleep(0.2)
