@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_partial
+from pydicom.filereader import read_dataset, read_partial
 from pydicom.tag import BaseTag, Tag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -116,17 +117,43 @@ def _looks_like_uid(value: str) -> bool:
     return len(value) <= 64 and all(char.isdigit() or char == "." for char in value)
 
 
-def read_header(path: Path) -> InstanceHeader:
+def _read_head(path: Path, transfer_syntax: str | None) -> tuple[Dataset, str]:
+    """The dataset up to (0020,0011) and its transfer syntax.
+
+    With a known ``transfer_syntax`` (the SCP has it from the presentation
+    context) the File Meta Information is skipped by its group length and only
+    the dataset is parsed; otherwise (and for deflated data) pydicom reads the
+    file from the start.
+    """
+    if transfer_syntax is not None and transfer_syntax != DeflatedExplicitVRLittleEndian:
+        syntax = UID(transfer_syntax)
+        with open(path, "rb") as handle:
+            head = handle.read(144)
+            if head[128:140] == b"DICM\x02\x00\x00\x00UL\x04\x00":
+                handle.seek(144 + int.from_bytes(head[140:144], "little"))
+                dataset = read_dataset(
+                    handle,
+                    syntax.is_implicit_VR,
+                    syntax.is_little_endian,
+                    stop_when=_after_last_header_tag,
+                )
+                return dataset, transfer_syntax
+    with open(path, "rb") as handle:
+        dataset = read_partial(handle, stop_when=_after_last_header_tag)
+    return dataset, str(dataset.file_meta.TransferSyntaxUID)
+
+
+def read_header(path: Path, transfer_syntax: str | None = None) -> InstanceHeader:
     """Read only :data:`HEADER_KEYWORDS` and the transfer syntax from a DICOM file.
 
-    Parsing stops after (0020,0011), long before the pixel data; nothing else is decoded. Raises
+    Parsing stops after (0020,0011), long before the pixel data; nothing else is
+    decoded. Pass ``transfer_syntax`` when it is known (the SCP knows it from the
+    presentation context) to skip parsing the File Meta Information. Raises
     :class:`HeaderError` (an :class:`InvalidInstanceError`) when the file does
     not parse or a Study/Series/SOP Instance/SOP Class UID is missing or invalid.
     """
     try:
-        with open(path, "rb") as handle:
-            ds = read_partial(handle, stop_when=_after_last_header_tag)
-        transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+        ds, transfer_syntax = _read_head(path, transfer_syntax)
     except Exception as exc:
         raise HeaderError(
             f"dataset does not parse: {type(exc).__name__}: {str(exc)[:200]}",

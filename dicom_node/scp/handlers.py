@@ -267,7 +267,7 @@ class ScpHandlers:
         # The file's fsync runs while its header is parsed; the rename waits for it.
         synced = self.store.start_sync(temp)
         try:
-            header = read_header(temp)
+            header = read_header(temp, transfer_syntax=str(event.context.transfer_syntax))
             stats.add("parse", started)
         except HeaderError as exc:
             _wait_quietly(synced)

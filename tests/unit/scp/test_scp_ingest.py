@@ -165,3 +165,20 @@ def test_reconcile_registers_files_missing_from_the_registry(
     with Session(engine) as session:
         assert session.scalars(select(Study)).one().instance_count == 3
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MR_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "image_dfl.dcm",
+    ],
+)
+def test_header_with_known_transfer_syntax_matches_full_read(name: str) -> None:
+    path = Path(str(get_testdata_file(name)))
+    syntax = str(dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    assert read_header(path, transfer_syntax=syntax) == read_header(path)
