@@ -121,8 +121,20 @@ def build_instance(
     frame: Frame,
     instance_number: int,
     n_images: int,
+    *,
+    bits_stored: int = 16,
+    window: tuple[float, float] | None = None,
 ) -> Dataset:
-    """One MR Image Storage dataset (complete, with pixel data and file meta)."""
+    """One MR Image Storage dataset (complete, with pixel data and file meta).
+
+    Args:
+        study, site, series: study, scanner and series level values.
+        frame: the image.
+        instance_number: InstanceNumber (1-based); the SOP Instance UID derives from it.
+        n_images: ImagesInAcquisition.
+        bits_stored: BitsStored (12 or 16), the same for the whole series.
+        window: (WindowCenter, WindowWidth); from this image's pixels when None.
+    """
     proto = series.protocol
     geom = frame.geometry
     sop_uid = synthetic_uid(series.series_uid, instance_number)
@@ -231,10 +243,10 @@ def build_instance(
     ds.Columns = int(frame.pixels.shape[1])
     ds.PixelSpacing = [_ds(geom.row_spacing), _ds(geom.col_spacing)]
     ds.BitsAllocated = 16
-    ds.BitsStored = 16 if int(frame.pixels.max(initial=0)) > 4095 else 12
-    ds.HighBit = ds.BitsStored - 1
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
     ds.PixelRepresentation = 0
-    center, width = _window(frame.pixels)
+    center, width = window or _window(frame.pixels)
     ds.WindowCenter = _ds(center)
     ds.WindowWidth = _ds(width)
     if frame.b_value is not None:
@@ -260,11 +272,51 @@ def _private_b_value(ds: Dataset, site: Site, b_value: float) -> None:
 def build_series_datasets(
     study: StudyHeader, site: Site, series: SeriesHeader, frames: list[Frame]
 ) -> list[Dataset]:
-    """All instances of one series, instance numbers 1..N in frame order."""
-    return [
-        build_instance(study, site, series, frame, i + 1, len(frames))
-        for i, frame in enumerate(frames)
-    ]
+    """All instances of one series, instance numbers 1..N in frame order.
+
+    Instances that share plane, b-value and image type are shallow copies of the
+    previous one with the per-image values replaced (much faster than building
+    ~90 elements per image).
+    """
+    peak = max(int(f.pixels.max(initial=0)) for f in frames)
+    bits = 16 if peak > 4095 else 12
+    window = _window(np.stack([f.pixels[::4, ::4] for f in frames]))
+    out: list[Dataset] = []
+    template: Dataset | None = None
+    key: tuple[object, ...] | None = None
+    for i, frame in enumerate(frames):
+        frame_key = (id(frame.geometry), frame.b_value, frame.image_type, frame.sequence_name)
+        if template is None or frame_key != key:
+            template = build_instance(
+                study, site, series, frame, i + 1, len(frames), bits_stored=bits, window=window
+            )
+            key = frame_key
+            out.append(template)
+            continue
+        out.append(_next_instance(template, series, frame, i + 1))
+    return out
+
+
+def _next_instance(template: Dataset, series: SeriesHeader, frame: Frame, number: int) -> Dataset:
+    """A copy of ``template`` for another slice of the same stack.
+
+    The element objects are shared with the template except those replaced here
+    with new elements (``add_new``): assigning attributes would change the shared
+    elements in place.
+    """
+    ds = Dataset(dict(template))
+    ds.file_meta = FileMetaDataset(dict(template.file_meta))
+    sop_uid = synthetic_uid(series.series_uid, number)
+    ds.file_meta.add_new(0x00020003, "UI", sop_uid)  # MediaStorageSOPInstanceUID
+    ds.add_new(0x00080018, "UI", sop_uid)  # SOPInstanceUID
+    ds.add_new(0x00200013, "IS", number)  # InstanceNumber
+    geom = frame.geometry
+    position = geom.slice_position(frame.index)
+    ds.add_new(0x00200032, "DS", [_ds(v) for v in position])  # ImagePositionPatient
+    ds.add_new(0x00201041, "DS", _ds(float(position @ geom.normal)))  # SliceLocation
+    pixels = np.ascontiguousarray(frame.pixels, dtype="<u2").tobytes()
+    ds.add_new(0x7FE00010, "OW", pixels)  # PixelData
+    return ds
 
 
 def write_datasets(datasets: list[Dataset], folder: Path, implicit_vr: bool) -> list[Path]:

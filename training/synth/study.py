@@ -194,7 +194,7 @@ def draw_findings(rng: np.random.Generator) -> dict[str, bool]:
 def _small(proto: Protocol) -> tuple[tuple[int, int], int, float, float]:
     """Reduced matrix / slices for size='small' (same coverage)."""
     rows, cols = (max(64, proto.recon[0] // 2), max(64, proto.recon[1] // 2))
-    n = max(8, proto.n_slices // (3 if proto.acq_type == "3D" else 2))
+    n = max(8, proto.n_slices // 3) if proto.acq_type == "3D" else proto.n_slices
     factor = proto.n_slices / n
     spacing = (proto.thickness + proto.gap) * factor
     thickness = min(proto.thickness * factor, spacing)
@@ -220,6 +220,14 @@ def _apply_bias(rng: np.random.Generator, img: NDArray[np.float32], strength: fl
     img *= along[:, None, None]
 
 
+@functools.lru_cache(maxsize=64)
+def _blurred_noise_std(sigma: float) -> float:
+    """Standard deviation of unit white noise after the in-plane blur of :func:`_acquire`."""
+    noise = np.random.default_rng(0).standard_normal((4, 128, 128)).astype(np.float32)
+    blurred = ndi.gaussian_filter(noise, (0, sigma, sigma), truncate=2.5)
+    return float(blurred[:, 8:-8, 8:-8].std())
+
+
 def _acquire(
     rng: np.random.Generator,
     volume: sitk.Image,
@@ -235,29 +243,30 @@ def _acquire(
     Returns:
         (magnitude image [slice, row, column], noise sigma used).
     """
-    sub = 3 if geom.thickness >= 2.5 else 1
+    sub = 2 if geom.thickness >= 2.5 else 1
     img = resample_to_slices(volume, subject.grid_to_world(), geom, sub_slices=sub)
-    # acquired resolution lower than reconstructed: blur in-plane (zero-filled recon)
-    acq_px = max(proto.fov[0] / proto.acq_matrix[0], proto.fov[1] / proto.acq_matrix[1])
-    recon_px = min(geom.row_spacing, geom.col_spacing)
-    sigma = 0.45 * np.sqrt(max((acq_px / recon_px) ** 2 - 1.0, 0.0))
-    if sigma > 0.3:
-        img = ndi.gaussian_filter(img, (0, sigma, sigma))
     _apply_bias(rng, img, 0.12)
     if noise_ref is None:
         sample = img[:, ::3, ::3]
         fg = sample[sample > 0.2 * _p995(img)]
         noise_ref = float(fg.mean()) / snr if fg.size else 1e-3
-    n1 = rng.standard_normal(img.shape, dtype=np.float32)
-    n2 = rng.standard_normal(img.shape, dtype=np.float32)
-    if sigma > 0.3:
-        n1 = ndi.gaussian_filter(n1, (0, sigma, sigma))
-        n2 = ndi.gaussian_filter(n2, (0, sigma, sigma))
-        norm = 1.0 / max(float(n1.std()), 1e-6)
-        n1 *= norm
-        n2 *= norm
-    out = np.sqrt((img + noise_ref * n1) ** 2 + (noise_ref * n2) ** 2)
-    return out.astype(np.float32), noise_ref
+    # acquired resolution lower than reconstructed: the acquired signal and its noise
+    # are interpolated together (blurred in-plane); the noise gain keeps sigma exact
+    acq_px = max(proto.fov[0] / proto.acq_matrix[0], proto.fov[1] / proto.acq_matrix[1])
+    recon_px = min(geom.row_spacing, geom.col_spacing)
+    sigma = 0.45 * float(np.sqrt(max((acq_px / recon_px) ** 2 - 1.0, 0.0)))
+    blur = sigma > 0.3
+    gain = noise_ref / (_blurred_noise_std(round(sigma, 2)) if blur else 1.0)
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise *= gain
+    img += noise
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise *= gain
+    if blur:
+        img = ndi.gaussian_filter(img, (0, sigma, sigma), truncate=2.5)
+        noise = ndi.gaussian_filter(noise, (0, sigma, sigma), truncate=2.5)
+    out = np.hypot(img, noise)
+    return out.astype(np.float32, copy=False), noise_ref
 
 
 def _to_u16(img: NDArray[np.float32], target_max: float) -> tuple[U16, float]:
