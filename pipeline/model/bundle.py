@@ -237,6 +237,7 @@ class ModelBundle:
         return EmbeddedQueries(
             normal=self.encode_texts(bank.normal_references),
             findings={f.id: self.encode_texts(f.sentences) for f in bank.findings},
+            bank_ids=tuple(bank.finding_ids),
         )
 
     def _queries_with(self, extra: Mapping[str, Sequence[str]] | None) -> EmbeddedQueries:
@@ -250,7 +251,9 @@ class ModelBundle:
             if key not in self._extra_cache:
                 self._extra_cache[key] = self.encode_texts(list(key))
             findings[fid] = self._extra_cache[key]
-        return EmbeddedQueries(normal=self.queries.normal, findings=findings)
+        return EmbeddedQueries(
+            normal=self.queries.normal, findings=findings, bank_ids=self.queries.bank_ids
+        )
 
     def score_batch(
         self,

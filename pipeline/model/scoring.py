@@ -7,9 +7,19 @@ For an L2-normalised image embedding ``v``, a finding with paraphrase embeddings
     s_neg = agg_neg(cos(v, n_j))        # "mean" or "max" over normal references
     score = sigmoid((s_pos - s_neg) / temperature)
 
-i.e. a softmax over {finding, normal} of the similarities at ``temperature``; it
-is monotone in the difference of cosine similarities, so AUC does not depend on
-the temperature, which only spreads the scores over (0, 1).
+i.e. a softmax over {finding, normal} of the similarities at ``temperature``
+(``contrast="normal"``); it is monotone in the difference of cosine
+similarities, so AUC does not depend on the temperature, which only spreads
+the scores over (0, 1).
+
+With ``contrast="all"`` a finding competes with the normal references *and*
+every other finding of the bank: its score is its share of a softmax over
+{normal, finding_1, ..., finding_n}; the triage finding (``abnormal``) scores
+``1 - P(normal)``. A report or image of a tumour then no longer scores high
+for haemorrhage merely because it is not normal: on synthetic reports this
+raised the text-only mean AUC of six findings from 0.885 to 0.965 (tiny
+encoder; ``training.evaluation.text_ceiling``). User-added queries join the
+softmax of the bank for their own score only.
 
 Per-sequence embeddings of one study are fused by one of
 ``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
@@ -31,11 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from dicom_node.errors import BundleError
+from pipeline.model.queries import TRIAGE_FINDING
 
 Aggregation = Literal["mean", "max"]
 Fusion = Literal["mean_embedding", "mean_score", "max_score"]
+Contrast = Literal["normal", "all"]
 AGGREGATIONS: tuple[Aggregation, ...] = ("mean", "max")
 FUSIONS: tuple[Fusion, ...] = ("mean_embedding", "mean_score", "max_score")
+CONTRASTS: tuple[Contrast, ...] = ("normal", "all")
 
 
 class ScoringSpec(BaseModel):
@@ -47,6 +60,7 @@ class ScoringSpec(BaseModel):
     normal_aggregation: Aggregation = "mean"
     temperature: float = Field(default=0.05, gt=0.0)
     fusion: Fusion = "mean_embedding"
+    contrast: Contrast = "normal"
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class EmbeddedQueries:
     """(M, D)"""
     findings: dict[str, Tensor]
     """finding id -> (K, D)"""
+    bank_ids: tuple[str, ...] | None = None
+    """Findings of the bank (competitors under ``contrast="all"``); None: every finding."""
 
 
 def _aggregate(similarities: Tensor, how: Aggregation) -> Tensor:
@@ -82,10 +98,26 @@ def finding_scores(
         )
     v = torch.nn.functional.normalize(image_embeddings.float(), dim=-1)
     s_neg = _aggregate(v @ queries.normal.T, spec.normal_aggregation)
+    s_pos = {
+        fid: _aggregate(v @ q.T, spec.positive_aggregation) for fid, q in queries.findings.items()
+    }
+    t = spec.temperature
+    if spec.contrast == "normal":
+        return {fid: torch.sigmoid((s - s_neg) / t) for fid, s in s_pos.items()}
+    if spec.contrast != "all":
+        raise BundleError(f"contrast {spec.contrast!r} is not one of {CONTRASTS}")
+    bank = queries.bank_ids if queries.bank_ids is not None else tuple(s_pos)
+    competitors = [fid for fid in bank if fid != TRIAGE_FINDING and fid in s_pos]
+    logits = torch.stack([s_neg, *(s_pos[f] for f in competitors)], dim=-1) / t
+    log_total = torch.logsumexp(logits, dim=-1)
     scores = {}
-    for fid, q in queries.findings.items():
-        s_pos = _aggregate(v @ q.T, spec.positive_aggregation)
-        scores[fid] = torch.sigmoid((s_pos - s_neg) / spec.temperature)
+    for fid, s in s_pos.items():
+        if fid == TRIAGE_FINDING:
+            scores[fid] = 1.0 - torch.exp(s_neg / t - log_total)
+        elif fid in competitors:
+            scores[fid] = torch.exp(s / t - log_total)
+        else:  # a user-added query: the bank's softmax plus itself
+            scores[fid] = torch.sigmoid(s / t - log_total)
     return scores
 
 

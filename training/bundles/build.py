@@ -50,6 +50,7 @@ def embed_bank(encoder: ReportEncoder, bank: QueryBank) -> EmbeddedQueries:
     return EmbeddedQueries(
         normal=encoder.encode(bank.normal_references),
         findings={f.id: encoder.encode(f.sentences) for f in bank.findings},
+        bank_ids=tuple(bank.finding_ids),
     )
 
 
@@ -109,8 +110,9 @@ def build_bundle(
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
     spec, candidates = select_scoring(embeddings, val_labels, queries)
-    raw = score_studies(embeddings, queries, spec)
-    spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
+    if spec.contrast == "normal":  # T only spreads the scores here; rankings are unchanged
+        raw = score_studies(embeddings, queries, spec)
+        spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)
     calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)

@@ -1,7 +1,9 @@
 """Choices made on the validation split: scoring/fusion and the operating points.
 
-:func:`select_scoring` tries every combination of paraphrase aggregation, normal
-reference aggregation and sequence fusion (:mod:`pipeline.model.scoring`) and keeps
+:func:`select_scoring` tries every combination of contrast (the normal references
+only, or every finding of the bank, with a few temperatures), paraphrase
+aggregation, normal-reference aggregation and sequence fusion
+(:mod:`pipeline.model.scoring`) and keeps
 the one with the highest mean AUC over the findings that have both classes in
 validation (ties keep the earlier, simpler default). :func:`calibrate_thresholds`
 then picks, per finding, the thresholds at sensitivity 0.90 and Youden's J.
@@ -19,11 +21,20 @@ import numpy as np
 from torch import Tensor
 
 from pipeline.model.operating_points import choose_thresholds
-from pipeline.model.scoring import AGGREGATIONS, FUSIONS, EmbeddedQueries, ScoringSpec
+from pipeline.model.scoring import (
+    AGGREGATIONS,
+    FUSIONS,
+    Contrast,
+    EmbeddedQueries,
+    ScoringSpec,
+)
 from training.evaluation.metrics import auc_mann_whitney
 from training.evaluation.scoring import score_studies
 
 logger = logging.getLogger(__name__)
+
+ALL_CONTRAST_TEMPERATURES = (0.02, 0.05, 0.1)
+"""Temperatures tried with ``contrast="all"`` (there T changes rankings, so it is chosen)."""
 
 
 def _both_classes(y: np.ndarray) -> bool:
@@ -53,9 +64,17 @@ def select_scoring(
     tried: list[dict[str, Any]] = []
     best: ScoringSpec | None = None
     best_auc = -math.inf
-    for fusion, pos, neg in itertools.product(FUSIONS, AGGREGATIONS, AGGREGATIONS):
+    grid: list[tuple[Contrast, float]] = [("normal", temperature)]
+    grid += [("all", t) for t in ALL_CONTRAST_TEMPERATURES]
+    for (contrast, t), fusion, pos, neg in itertools.product(
+        grid, FUSIONS, AGGREGATIONS, AGGREGATIONS
+    ):
         spec = ScoringSpec(
-            positive_aggregation=pos, normal_aggregation=neg, fusion=fusion, temperature=temperature
+            positive_aggregation=pos,
+            normal_aggregation=neg,
+            fusion=fusion,
+            temperature=t,
+            contrast=contrast,
         )
         auc = mean_auc(score_studies(embeddings, queries, spec), labels)
         tried.append(spec.model_dump() | {"mean_auc": auc})

@@ -105,3 +105,15 @@ def test_evaluation_report_on_held_out_site(trained: Trained, tmp_path: Path) ->
     reloaded = load_bundle(trained.bundle)  # metrics added, weights and UID unchanged
     assert "test" in reloaded.manifest.metrics
     assert reloaded.device_uid == load_bundle(trained.bundle).device_uid
+
+
+def test_text_ceiling_scores_reports_against_the_bank(trained: Trained) -> None:
+    from pipeline.model.scoring import ScoringSpec
+    from training.evaluation.text_ceiling import report_zero_shot_auc
+
+    reports = [s.report for s in read_cache(trained.cache).studies]
+    aucs = report_zero_shot_auc(
+        load_report_encoder(trained.text), reports, spec=ScoringSpec(contrast="all")
+    )
+    assert set(aucs) >= {"abnormal", "haemorrhage", "hydrocephalus"}
+    assert all(0.0 <= aucs[f] <= 1.0 for f in ("abnormal", "haemorrhage", "hydrocephalus"))

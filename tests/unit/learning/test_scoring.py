@@ -62,3 +62,44 @@ def test_dimension_mismatch_and_empty_input_refused() -> None:
         finding_scores(torch.ones(1, 3), QUERIES, ScoringSpec())
     with pytest.raises(BundleError, match="no sequence"):
         fused_scores({}, QUERIES, ScoringSpec())
+
+
+def test_contrast_all_separates_findings_from_each_other() -> None:
+    queries = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={
+            "abnormal": _unit([0, 0.5, 0.5, 0]),
+            "bleed": _unit([0, 1, 0, 0]),
+            "mass": _unit([0, 0, 1, 0]),
+        },
+        bank_ids=("abnormal", "bleed", "mass"),
+    )
+    mass_image = _unit([0.2, 0.4, 1, 0])
+    vs_normal = finding_scores(mass_image, queries, ScoringSpec(contrast="normal", temperature=0.1))
+    vs_all = finding_scores(mass_image, queries, ScoringSpec(contrast="all", temperature=0.1))
+    # a mass is "not normal", so against normal alone it also scores high for bleed
+    assert vs_normal["bleed"] > 0.5
+    assert vs_all["bleed"] < 0.5 < vs_all["mass"]
+    # abnormal = 1 - P(normal); bank findings' shares sum with P(normal) to one
+    p_normal = 1 - vs_all["abnormal"]
+    assert torch.allclose(p_normal + vs_all["bleed"] + vs_all["mass"], torch.ones(1))
+    normal_image = _unit([1, 0.1, 0.1, 0])
+    assert finding_scores(normal_image, queries, ScoringSpec(contrast="all"))["abnormal"] < 0.5
+
+
+def test_user_query_joins_the_bank_softmax_only_for_itself() -> None:
+    bank = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={"bleed": _unit([0, 1, 0, 0])},
+        bank_ids=("bleed",),
+    )
+    extra = EmbeddedQueries(
+        normal=bank.normal,
+        findings=bank.findings | {"cyst": _unit([0, 0, 0, 1])},
+        bank_ids=("bleed",),
+    )
+    image = _unit([0.1, 0.2, 0, 1])
+    spec = ScoringSpec(contrast="all", temperature=0.1)
+    with_extra = finding_scores(image, extra, spec)
+    assert torch.allclose(with_extra["bleed"], finding_scores(image, bank, spec)["bleed"])
+    assert with_extra["cyst"] > 0.9
