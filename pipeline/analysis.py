@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,8 +65,28 @@ def get_bundle(path: Path, device: str) -> ModelBundle:
         bundle = _bundles.get(key)
         if bundle is None:
             bundle = load_bundle(path, device=device)
+            warm_up(bundle)
             _bundles[key] = bundle
         return bundle
+
+
+def warm_up(bundle: ModelBundle) -> None:
+    """Run the preprocessing chain and one encoder once on a small phantom.
+
+    The first call of MONAI's resampling in a process costs several seconds
+    (imports, kernel set-up); paying it when the bundle is loaded keeps it out
+    of the first study's latency.
+    """
+    import numpy as np
+
+    from pipeline.preprocess import preprocess
+    from pipeline.volume import Volume
+
+    grid = np.mgrid[:24, :24, :24] - 11.5
+    phantom = (np.sqrt((grid**2).sum(axis=0)) < 10).astype(np.float32) * 100.0
+    volume = Volume(phantom, (8.0, 8.0, 8.0), (0.0, 0.0, 0.0), np.eye(3))
+    tensor = torch.from_numpy(preprocess(volume, bundle.preprocess_spec))
+    bundle.encode_image(bundle.sequences[0], tensor)
 
 
 @lru_cache(maxsize=4)

@@ -46,6 +46,10 @@ def render_text(doc: dict[str, Any]) -> str:
     if doc["result"] is None:
         reason = doc["not_analysed_reason"] or doc["error"]
         lines.append("no analysis result" + (f": {reason}" if reason else ""))
+    elif isinstance(doc["result"], dict) and {"status", "model", "findings"} <= set(doc["result"]):
+        from pipeline.cli_analyze import render  # the analysis result's own layout
+
+        lines.append(render(doc["result"]))
     else:
         lines.append(json.dumps(doc["result"], indent=2))
     return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""The analysis of a study folder: scores -> SR + heatmap captures, missing and unusable input,
+re-analysis with a predecessor, and the task hook ``run_analysis`` with the registry.
+
+The tiny bundle's scores are meaningless; these tests check plumbing, conformance and
+that every output agrees with the others.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from dicom_node.config import load_settings
+from dicom_node.registry import (
+    AnalysisJob,
+    JobState,
+    Study,
+    StudyState,
+    create_registry_engine,
+    init_registry,
+    session_factory,
+)
+from pipeline import analysis as analysis_module
+from pipeline.model import ModelBundle
+from pipeline.model.queries import TRIAGE_FINDING
+from pipeline.results.model import AnalysisResult, NotAnalysedResult
+from pipeline.results.sr import SR_SERIES_DESCRIPTION
+from pipeline.results.sr_read import read_sr_file
+from pipeline.study_analysis import NO_USABLE_SEQUENCE, STAGES, analyse_folder, heatmap_targets
+from tests.unit.analysis.conftest import write_synthetic
+from tests.validators import dciodvfy_errors, pixelmed_sr_errors
+
+
+@pytest.fixture(scope="module")
+def analysed(
+    abnormal_study: Path, tiny_bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory
+):
+    out = tmp_path_factory.mktemp("results")
+    return analyse_folder(abnormal_study, tiny_bundle, out, slices_per_heatmap=3)
+
+
+def test_scores_calls_and_sr_agree(analysed, tiny_bundle: ModelBundle) -> None:
+    scores = analysed.scores
+    assert scores is not None and analysed.written is not None
+    assert analysed.skipped == {}
+    assert set(scores.sequences_used) == {"T2", "FLAIR", "DWI"}
+    sr = read_sr_file(analysed.written.sr.path)
+    assert isinstance(sr, AnalysisResult)
+    assert sr == analysed.result
+    assert sr.study.study_instance_uid == analysed.study_uid
+    assert set(sr.sequences_used) == {"T2", "FLAIR", "DWI"}
+    assert sr.model.device_uid == tiny_bundle.device_uid
+    triage = scores.findings[TRIAGE_FINDING]
+    assert sr.triage.score == pytest.approx(triage.score, abs=1e-6)
+    assert sr.triage.abnormal == triage.present
+    for finding in sr.findings:
+        expected = scores.findings[finding.finding_id]
+        assert finding.score == pytest.approx(expected.score, abs=1e-6)
+        assert finding.present == (expected.score >= expected.threshold)
+    called = {f for f, r in scores.findings.items() if r.threshold is not None} - {TRIAGE_FINDING}
+    assert {f.finding_id for f in sr.findings} == called
+    doc = analysed.to_dict()
+    assert doc["triage"]["score"] == triage.score
+    assert doc["sr"]["sop_instance_uid"] == analysed.written.sr.sop_instance_uid
+    assert set(doc["stage_timings"]) == set(STAGES)
+    assert all(doc["stage_timings"][s] > 0 for s in STAGES)
+
+
+def test_heatmaps_for_triage_and_present_findings(analysed) -> None:
+    assert analysed.scores is not None and analysed.written is not None
+    expected = {"triage" if f == TRIAGE_FINDING else f for f in heatmap_targets(analysed.scores)}
+    assert {h.finding_id for h in analysed.heatmaps} == expected
+    assert {h.label for h in analysed.written.heatmaps} == expected
+    for summary in analysed.heatmaps:
+        assert summary.instances == 3, [(h.label, h.path.name) for h in analysed.written.heatmaps]
+        assert summary.sequence in analysed.result.sequences_used
+    captures = [pydicom.dcmread(str(h.path)) for h in analysed.written.heatmaps]
+    study_uid = analysed.study_uid
+    assert {ds.StudyInstanceUID for ds in captures} == {study_uid}
+    source_series = {s.series_instance_uid for s in analysed.result.series}
+    for ds in captures:
+        assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription.upper()
+        ref = ds.SourceImageSequence[0].ReferencedSOPInstanceUID
+        assert any(ref in s.sop_instance_uids for s in analysed.result.series)
+    assert pydicom.dcmread(str(analysed.written.sr.path)).SeriesDescription == SR_SERIES_DESCRIPTION
+    assert source_series
+
+
+@pytest.mark.slow
+def test_every_emitted_object_passes_the_validators(analysed) -> None:
+    assert analysed.written is not None
+    for path in analysed.written.files:
+        assert dciodvfy_errors(path) == [], path
+    assert pixelmed_sr_errors(analysed.written.sr.path) == []
+
+
+def test_missing_sequences_are_skipped_and_named(tiny_bundle: ModelBundle, tmp_path: Path) -> None:
+    folder = write_synthetic(tmp_path / "t2", 22, ["T2"], hydrocephalus=True)
+    result = analyse_folder(folder, tiny_bundle, tmp_path / "out", heatmaps=False)
+    assert set(result.skipped) == {"FLAIR", "DWI"}
+    assert all("no" in why.lower() for why in result.skipped.values())
+    assert result.result.sequences_used == ("T2",)
+    sr = read_sr_file(result.written.sr.path)  # type: ignore[union-attr]
+    assert isinstance(sr, AnalysisResult)
+    assert sr.sequences_used == ("T2",)
+    assert all(f.sequences == ("T2",) for f in sr.findings)
+    assert result.written is not None and result.written.heatmaps == []
+
+
+def test_no_usable_sequence_gives_a_not_analysed_sr(
+    tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    folder = write_synthetic(tmp_path / "t1", 23, ["T1"])
+    result = analyse_folder(folder, tiny_bundle, tmp_path / "out")
+    assert result.scores is None
+    assert result.not_analysed_reason is not None
+    assert result.not_analysed_reason.startswith(NO_USABLE_SEQUENCE)
+    assert set(result.skipped) == {"T2", "FLAIR", "DWI"}
+    assert result.written is not None and result.written.heatmaps == []
+    sr = read_sr_file(result.written.sr.path)
+    assert isinstance(sr, NotAnalysedResult)
+    assert sr.reason == result.not_analysed_reason
+    assert dciodvfy_errors(result.written.sr.path) == []
+
+
+def _registry_study(database: str, study_uid: str, sr_uid: str | None) -> None:
+    engine = create_registry_engine(database)
+    init_registry(engine)
+    with session_factory(engine)() as session:
+        study = Study(study_uid=study_uid, state=StudyState.ANALYSING, version=2)
+        session.add(study)
+        session.flush()
+        session.add(
+            AnalysisJob(
+                study_id=study.id, version=1, state=JobState.SUCCEEDED, sr_sop_instance_uid=sr_uid
+            )
+        )
+        session.add(AnalysisJob(study_id=study.id, version=2, state=JobState.RUNNING))
+        session.commit()
+    engine.dispose()
+
+
+def test_run_analysis_writes_the_outbox_and_chains_versions(
+    abnormal_study: Path, tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    study_uid = str(
+        pydicom.dcmread(
+            next(abnormal_study.rglob("IM_*")), stop_before_pixels=True
+        ).StudyInstanceUID
+    )
+    settings = load_settings(data_dir=tmp_path / "node", bundle=tiny_bundle_dir)
+    shutil.copytree(abnormal_study, settings.storage_dir / study_uid)
+    first = analysis_module.run_analysis(study_uid, 1, settings)
+    assert "not_analysed_reason" not in first
+    outputs = [Path(p) for p in first["outputs"]]
+    assert outputs and all(p.parent == settings.outbox_dir / study_uid / "v1" for p in outputs)
+    assert outputs[0].name == f"SR_{first['sr_sop_instance_uid']}.dcm"
+    assert first["model_version"] == "0.0.1"
+    assert set(first["stage_timings"]) == set(STAGES)
+    assert first["result"]["findings"] and first["result"]["status"] == "analysed"
+
+    _registry_study(settings.database_url, study_uid, first["sr_sop_instance_uid"])
+    second = analysis_module.run_analysis(study_uid, 2, settings)
+    sr2 = pydicom.dcmread(second["outputs"][0])
+    (previous,) = sr2.PredecessorDocumentsSequence
+    first_sr = pydicom.dcmread(first["outputs"][0])
+    assert previous.StudyInstanceUID == study_uid
+    series = previous.ReferencedSeriesSequence[0]
+    assert series.SeriesInstanceUID == first_sr.SeriesInstanceUID
+    assert series.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == first_sr.SOPInstanceUID
+    parsed = read_sr_file(second["outputs"][0])
+    assert parsed.predecessor is not None
+    assert parsed.predecessor.sop_instance_uid == first["sr_sop_instance_uid"]
+
+
+def test_run_analysis_without_a_bundle_or_study(
+    tmp_path: Path, tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis_module, "DEMO_BUNDLE", tmp_path / "no-demo")
+    settings = load_settings(data_dir=tmp_path / "node")
+    assert analysis_module.run_analysis("1.2.3", 1, settings) == {
+        "not_analysed_reason": analysis_module.NO_BUNDLE_REASON
+    }
+    settings = load_settings(data_dir=tmp_path / "node", bundle=tmp_path)
+    reason = analysis_module.run_analysis("1.2.3", 1, settings)["not_analysed_reason"]
+    assert "cannot be used" in reason
+    settings = load_settings(data_dir=tmp_path / "node", bundle=tiny_bundle_dir)
+    reason = analysis_module.run_analysis("1.2.3", 1, settings)["not_analysed_reason"]
+    assert "missing from storage" in reason
+
+
+def test_bundle_is_loaded_once_per_process(tiny_bundle_dir: Path) -> None:
+    first = analysis_module.get_bundle(tiny_bundle_dir, "cpu")
+    assert analysis_module.get_bundle(tiny_bundle_dir, "cpu") is first

@@ -1,0 +1,100 @@
+"""Grad-CAM maps and their geometry: the preprocessed grid maps back onto the source slices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+
+from dicom_node.errors import ResultsError
+from pipeline.heatmaps import (
+    SimilarityMargin,
+    SimilarityQuery,
+    display_slices,
+    grad_cam_maps,
+    last_conv_block,
+    peak_world,
+    to_sitk,
+)
+from pipeline.model import ModelBundle
+from pipeline.preprocess import preprocess_with_affine
+from pipeline.results.heatmap_geometry import reference_image, resample_to_slices, sort_slices
+from pipeline.series import SequenceClass, select_series
+from pipeline.volume import load_series
+
+
+def _series(study: Path, sequence: SequenceClass) -> list[pydicom.Dataset]:
+    chosen = select_series(study).get(sequence)
+    assert chosen is not None
+    return [pydicom.dcmread(str(p)) for p in chosen.files]
+
+
+def test_preprocessed_grid_maps_back_onto_the_source_slices(
+    abnormal_study: Path, tiny_bundle: ModelBundle
+) -> None:
+    """The preprocessed volume itself, taken as a 'map', lands on the original pixels."""
+    datasets = _series(abnormal_study, SequenceClass.FLAIR)
+    tensor, affine = preprocess_with_affine(load_series(datasets), tiny_bundle.preprocess_spec)
+    assert tensor.shape == (1, *tiny_bundle.preprocess_spec.output_shape)
+    source = sort_slices(datasets)
+    back = resample_to_slices(to_sitk(tensor[0], affine), source)
+    original = np.stack([ds.pixel_array for ds in source]).astype(np.float64)
+    assert back.shape == original.shape
+    inside = back != 0
+    assert inside.mean() > 0.2
+    correlation = np.corrcoef(back[inside], original[inside])[0, 1]
+    assert correlation > 0.8, correlation
+    # and a geometry 15 mm off (a wrong inverse) does not
+    shifted = affine.copy()
+    shifted[:3, 3] += (0.0, 15.0, 0.0)
+    wrong = resample_to_slices(to_sitk(tensor[0], shifted), source)
+    both = inside & (wrong != 0)
+    assert np.corrcoef(wrong[both], original[both])[0, 1] < correlation - 0.1
+
+
+def test_peak_world_is_the_affine_image_of_the_argmax() -> None:
+    heat = np.zeros((4, 5, 6), dtype=np.float32)
+    heat[1, 2, 3] = 1.0
+    affine = np.diag([2.0, 3.0, 4.0, 1.0])
+    affine[:3, 3] = (10.0, 20.0, 30.0)
+    assert peak_world(heat, affine) == (12.0, 26.0, 42.0)
+    image = to_sitk(heat, affine)
+    assert image.GetSize() == (4, 5, 6)
+    assert image.TransformIndexToPhysicalPoint((1, 2, 3)) == pytest.approx((12.0, 26.0, 42.0))
+
+
+def test_grad_cam_explains_the_similarity_margin(tiny_bundle: ModelBundle) -> None:
+    encoder = tiny_bundle.image_encoders["T2"]
+    assert last_conv_block(encoder).startswith("backbone.features.denseblock")
+    shape = tiny_bundle.preprocess_spec.output_shape
+    volume = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    queries = [
+        SimilarityQuery(fid, tiny_bundle.queries.findings[fid], tiny_bundle.queries.normal)
+        for fid in ("abnormal", "haemorrhage")
+    ]
+    margins = SimilarityMargin(encoder, queries, tiny_bundle.manifest.scoring)(volume[None])
+    assert margins.shape == (1, 2)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    maps = grad_cam_maps(encoder, volume, queries, tiny_bundle.manifest.scoring)
+    assert set(maps) == {"abnormal", "haemorrhage"}
+    for heat in maps.values():
+        assert heat.shape == shape
+        assert np.isfinite(heat).all()
+        assert heat.min() >= 0.0 and heat.max() <= 1.0 + 1e-6
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    with pytest.raises(ResultsError):
+        grad_cam_maps(encoder, torch.zeros(2, 1, *shape), queries, tiny_bundle.manifest.scoring)
+
+
+def test_display_slices_keep_one_high_b_image_per_position(abnormal_study: Path) -> None:
+    datasets = _series(abnormal_study, SequenceClass.DWI)
+    chosen = display_slices(datasets)
+    positions = {tuple(float(v) for v in ds.ImagePositionPatient) for ds in chosen}
+    assert len(positions) == len(chosen) < len(datasets)
+    assert len(sort_slices(chosen)) == len(chosen)
+    reference_image(chosen)  # a consistent slice geometry
+    flair = _series(abnormal_study, SequenceClass.FLAIR)
+    assert len(display_slices(flair)) == len(flair)
