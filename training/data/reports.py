@@ -53,8 +53,12 @@ class ReportRecord:
 
     @property
     def text(self) -> str:
-        """The whole report: findings then impression."""
-        return f"{self.findings}\n{self.impression}".strip()
+        """The whole report for the encoder: impression first, then findings.
+
+        The impression leads so that it survives truncation to the encoder's
+        token limit (synthetic reports run to ~200 tokens).
+        """
+        return f"{self.impression}\n{self.findings}".strip()
 
     @property
     def key(self) -> str:

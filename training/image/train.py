@@ -101,7 +101,7 @@ def section_text(study: CachedStudy, section: Section) -> str:
         return study.findings
     if section == "impression":
         return study.impression
-    return f"{study.findings}\n{study.impression}".strip()
+    return study.report.text
 
 
 def report_targets(

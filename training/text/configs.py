@@ -17,7 +17,7 @@ TEXT_CONFIGS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 2,
         "intermediate_size": 128,
         "vocab_size": 1_000,
-        "max_length": 64,
+        "max_length": 128,
     },
     "small": {
         "hidden_size": 256,
@@ -25,7 +25,7 @@ TEXT_CONFIGS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 4,
         "intermediate_size": 1024,
         "vocab_size": 4_000,
-        "max_length": 128,
+        "max_length": 256,
     },
     "base": {
         "hidden_size": 768,

@@ -37,7 +37,7 @@ def test_jsonl_and_csv(tmp_path: Path) -> None:
     first, second = load_reports(jsonl)
     assert first.key == "1.2.3" and first.labels == {"tumour": 1} and first.site == "s1"
     assert (second.key, second.findings, second.impression) == ("ACC9", "C.", "D.")
-    assert second.text == "C.\nD."
+    assert second.text == "D.\nC."  # impression first: it survives truncation
     path = tmp_path / "r.csv"
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, ["AccessionNumber", "text"])
