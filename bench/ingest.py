@@ -58,6 +58,7 @@ def build_study(folder: Path) -> list[Path]:
     """600 synthetic 16-bit MR slices in 4 series, written with pydicom."""
     rng = np.random.default_rng(0)
     study_uid = generate_uid()
+    frame_of_reference = generate_uid()
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     head = ((yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2 < (SIZE * 0.4) ** 2).astype(np.float32)
     files = []
@@ -87,7 +88,7 @@ def build_study(folder: Path) -> list[Path]:
             ds.BodyPartExamined = "BRAIN"
             ds.SeriesNumber = series_number
             ds.InstanceNumber = index + 1
-            ds.FrameOfReferenceUID = study_uid + ".1"
+            ds.FrameOfReferenceUID = frame_of_reference
             ds.ImagePositionPatient = [-128.0, -128.0, float(index)]
             ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
             ds.PixelSpacing = [1.0, 1.0]

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -218,28 +219,38 @@ def iter_stored_files(storage_dir: Path) -> Iterator[Path]:
                     yield path
 
 
-def clean_incoming(storage_dir: Path) -> int:
-    """Delete partial files left by a crash in the incoming area; return how many.
+#: Seconds without a write after which a file in the incoming area is abandoned
+#: (pynetdicom writes every fragment as it arrives; network_timeout is 60 s).
+ABANDONED_AFTER_S = 300.0
 
-    Only safe while no SCP process of this node is running.
+
+def clean_incoming(storage_dir: Path, older_than: float = ABANDONED_AFTER_S) -> int:
+    """Delete partial files left in the incoming area by a crash; return how many.
+
+    Only files not written for ``older_than`` seconds are deleted, so a call
+    while the SCP runs leaves instances being received alone; pass 0 when no
+    SCP process of this node runs.
     """
     removed = 0
     area = incoming_dir(storage_dir)
     if area.is_dir():
+        cutoff = time.time() - older_than
         for path in area.iterdir():
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and (older_than <= 0 or path.stat().st_mtime < cutoff):
+                    path.unlink()
+                    removed += 1
     return removed
 
 
-def reconcile(settings: NodeSettings) -> int:
+def reconcile(settings: NodeSettings, incoming_older_than: float = ABANDONED_AFTER_S) -> int:
     """Register every stored file the registry lacks; return how many were registered.
 
-    Run at start-up, before the SCP accepts associations: an instance whose
-    file was synced but whose registry row was not committed (a crash between
-    the two) is registered here. Files that do not parse are logged and left
-    in place. Partial files in the incoming area are deleted.
+    Run at start-up (:meth:`dicom_node.scp.service.ScpService.start` does, before
+    it accepts associations): an instance whose file was synced but whose
+    registry row was not committed (a crash between the two) is registered here.
+    Files that do not parse are logged and left in place. Partial files in the
+    incoming area older than ``incoming_older_than`` seconds are deleted.
     """
     from sqlalchemy import select
 
@@ -247,7 +258,7 @@ def reconcile(settings: NodeSettings) -> int:
     from dicom_node.registry import Instance, create_registry_engine, init_registry
 
     storage_dir = settings.storage_dir
-    removed = clean_incoming(storage_dir)
+    removed = clean_incoming(storage_dir, incoming_older_than)
     if removed:
         logger.info("removed %d partial file(s) from %s", removed, incoming_dir(storage_dir))
     engine = create_registry_engine(settings.database_url)

@@ -81,7 +81,8 @@ class ScpService:
         finally:
             engine.dispose()
         if self.reconcile_on_start:
-            reconcile(self.settings)
+            # No worker of this service runs yet: every incoming file is abandoned.
+            reconcile(self.settings, incoming_older_than=0)
         self._listener = self._listen()
         try:
             for index in range(self.settings.scp_processes):

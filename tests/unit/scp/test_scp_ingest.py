@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -157,7 +159,9 @@ def test_reconcile_registers_files_missing_from_the_registry(
             tmp_path / "x.dcm", StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=sop
         ).read_bytes()
         store.write(data, study, series, sop)
-    (store.incoming / "partial.dcm").write_bytes(b"half")
+    partial = store.incoming / "partial.dcm"
+    partial.write_bytes(b"half")
+    os.utime(partial, (time.time() - 3600, time.time() - 3600))
     assert reconcile(settings) == 3
     assert reconcile(settings) == 0
     assert not any(store.incoming.iterdir())
