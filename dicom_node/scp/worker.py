@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import tempfile
@@ -202,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--log-level", type=int, default=logging.INFO)
     args = parser.parse_args(argv)
+    # Log records name the worker (LOG_FORMAT uses %(processName)s).
+    multiprocessing.current_process().name = f"scp-worker-{args.index}"
     configure_logging(0)
     logging.getLogger().setLevel(args.log_level)
     settings = NodeSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
