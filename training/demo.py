@@ -1,0 +1,179 @@
+"""Build the demo bundle end to end on synthetic data, timing every stage.
+
+    .venv/bin/python -m training.demo --out build/demo [--studies 240] [--workers 2]
+
+Stages: synthetic studies of every site (``training.synth``), ``prepare``
+(T2, FLAIR, DWI at 64³; one site held out as test), the report encoder (train
+split reports plus extra generated reports, which are cheap and only teach the
+language), the ``small`` image encoders, calibration into a bundle, and the
+evaluation on the held-out site. Meant for ``make demo-model`` (≤ 60 min on
+2 CPU cores); the budget is in ``docs/model.md``. This session did not run it
+at full size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dicom_node.logging_setup import configure_logging
+from pipeline.preprocess import PreprocessSpec
+from training.bundles.build import build_bundle
+from training.data.cache import read_cache
+from training.data.prepare import PrepareConfig, prepare_cache
+from training.data.reports import ReportRecord
+from training.evaluation.run import evaluate_bundle
+from training.image.train import ImageTrainConfig, train_image_encoders
+from training.text.train import ReportEncoderTrainConfig, train_report_encoder
+
+logger = logging.getLogger(__name__)
+
+
+def extra_reports(n: int, seed: int) -> list[ReportRecord]:
+    """``n`` generated reports (no images) for report-encoder training only."""
+    from training.synth.findings import FINDINGS
+    from training.synth.reports import generate_report
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.choice([0, 0, 1, 1, 2]))
+        positives = set(rng.choice(FINDINGS, size=k, replace=False)) if k else set()
+        report = generate_report({f: f in positives for f in FINDINGS}, rng)
+        out.append(
+            ReportRecord(
+                findings=report.findings_section,
+                impression=report.impression_section,
+                accession=f"TEXT{i:06d}",
+            )
+        )
+    return out
+
+
+def build_demo(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every stage; returns the timings and the held-out evaluation."""
+    from training.synth.dataset import generate_dataset
+    from training.synth.sites import SITES
+
+    out: Path = args.out
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(name: str, began: float) -> None:
+        timings[name] = round(time.perf_counter() - began, 1)
+        logger.info("demo stage %s: %.1f s", name, timings[name])
+
+    t = time.perf_counter()
+    if not (out / "synth" / "labels.csv").is_file():
+        generate_dataset(
+            out / "synth", args.studies, args.seed, list(SITES), args.workers, size="small"
+        )
+    lap("synth", t)
+
+    t = time.perf_counter()
+    prepare_cache(
+        out / "synth" / "dicom",
+        out / "synth" / "reports.jsonl",
+        out / "cache",
+        PrepareConfig(
+            spec=PreprocessSpec(output_shape=(args.size,) * 3),
+            sequences=tuple(args.sequences.split(",")),
+            test_sites=(args.test_site,),
+            val_fraction=0.2,
+            labels_file=out / "synth" / "labels.csv",
+            seed=args.seed,
+            workers=args.workers,
+        ),
+    )
+    lap("prepare", t)
+
+    t = time.perf_counter()
+    cache = read_cache(out / "cache")
+    train_reports = [s.report for s in cache.split("train")]
+    train_reports += extra_reports(args.extra_reports, args.seed + 1)
+    train_report_encoder(
+        train_reports,
+        out / "text",
+        ReportEncoderTrainConfig(
+            config="small", epochs=args.text_epochs, batch_size=32, threads=args.threads
+        ),
+        val=[s.report for s in cache.split("val")],
+    )
+    lap("report_encoder", t)
+
+    t = time.perf_counter()
+    train_image_encoders(
+        out / "cache",
+        out / "text",
+        out / "images",
+        ImageTrainConfig(
+            config="small",
+            epochs=args.epochs,
+            batch_size=8,
+            learning_rate=1e-3,
+            augment=args.augment,
+            threads=args.threads,
+        ),
+    )
+    lap("image_encoders", t)
+
+    t = time.perf_counter()
+    build_bundle(
+        out / "cache",
+        out / "text",
+        out / "images",
+        out / "bundle",
+        name="neurotriage-demo",
+        version=args.version,
+        description=f"synthetic demo: {args.studies} studies, sites {', '.join(SITES)}, "
+        f"{args.test_site} held out",
+    )
+    result = evaluate_bundle(
+        out / "bundle",
+        out / "cache",
+        out / "evaluation",
+        split="test",
+        store_in_bundle=True,
+        title=f"Demo bundle {args.version}: held-out site {args.test_site}",
+    )
+    lap("bundle_and_evaluation", t)
+    timings["total"] = round(time.perf_counter() - start, 1)
+    summary = {
+        "timings_s": timings,
+        "auc": {fid: entry["overall"] for fid, entry in result.report["findings"].items()},
+    }
+    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="Build the synthetic demo bundle.")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--studies", type=int, default=240)
+    parser.add_argument("--extra-reports", type=int, default=1000)
+    parser.add_argument("--sequences", default="T2,FLAIR,DWI")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--test-site", default="philips_c")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--text-epochs", type=int, default=3)
+    parser.add_argument("--augment", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("-v", "--verbose", action="count", default=1)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    summary = build_demo(args)
+    logger.info("demo summary: %s", json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
