@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dicom_node.config import AllowedCaller
-from dicom_node.scp.handlers import (
+from dicom_node.scp.gate import (
     REJECT_CALLED_AE,
     REJECT_CALLING_AE,
     AssociationGate,
