@@ -52,7 +52,7 @@ def dataset_bytes(path: Path) -> bytes:
     return data[144 + group_length :]
 
 
-def _restamp(source: Path, dest: Path, study_uid: str, series_uid: str, number: int) -> Path:
+def restamp(source: Path, dest: Path, study_uid: str, series_uid: str, number: int) -> Path:
     ds = dcmread(source)
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
@@ -94,7 +94,7 @@ def build_mr_study(folder: Path, copies: int = 2) -> list[Path]:
         for _ in range(copies):
             number += 1
             dest = folder / f"im{number:04d}.dcm"
-            files.append(_restamp(source, dest, study, series[series_index], number))
+            files.append(restamp(source, dest, study, series[series_index], number))
     # Deflated: re-encode an explicit LE copy (pydicom deflates on write).
     for _ in range(copies):
         number += 1
@@ -111,7 +111,7 @@ def build_mr_study(folder: Path, copies: int = 2) -> list[Path]:
     require_tool("dcmcjpeg")
     for _ in range(copies):
         number += 1
-        plain = _restamp(files[0], folder / "plain.tmp", study, series[2], number)
+        plain = restamp(files[0], folder / "plain.tmp", study, series[2], number)
         dest = folder / f"im{number:04d}.dcm"
         subprocess.run(["dcmcjpeg", "+e1", str(plain), str(dest)], check=True, env=DCMTK_ENV)
         plain.unlink()
