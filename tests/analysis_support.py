@@ -7,8 +7,14 @@ meaningless. Tests that use it check plumbing, conformance and consistency.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,3 +111,97 @@ def train_tiny_bundle(root: Path, sequences: Sequence[str] = ("T2", "FLAIR", "DW
     finally:
         torch.set_num_threads(threads)
     return root / "bundle"
+
+
+# --- a node under test: `dicom-node serve` with its managed worker ---------------------------
+
+AET = "NEURO"
+
+
+@contextmanager
+def serve_node(
+    data_dir: Path,
+    *,
+    broker: str,
+    bundle: Path,
+    destination: str,
+    quiet_period: float = 2.0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``dicom-node serve`` (subprocess) with the managed worker, external broker, a bundle
+    and one destination; yields (process, DICOM port). The log is ``data_dir/../serve.log``."""
+    from tests.conftest import free_port
+    from tests.orchestration_support import stop_process, wait_for_port
+
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / "serve.log"
+    command = [
+        sys.executable,
+        "-c",
+        "from dicom_node.cli import main; main()",
+        "-v",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--ae-title",
+        AET,
+        "--allow",
+        "STORESCU",
+        "--quiet-period",
+        str(quiet_period),
+        "--scp-processes",
+        "1",
+        "--min-free-disk-mb",
+        "1",
+        "--metrics-port",
+        "0",
+        "--broker",
+        broker,
+        "--bundle",
+        str(bundle),
+        "--device",
+        "cpu",
+        "--destination",
+        destination,
+    ]
+    env = {**os.environ, **(extra_env or {})}
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_port(port, 60)
+        yield process, port
+    except BaseException:
+        sys.stderr.write(log.read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        stop_process(process, 30)
+
+
+def node_status(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """``dicom-node status --json`` by study UID (in-process)."""
+    from click.testing import CliRunner
+
+    from dicom_node.cli import main
+
+    result = CliRunner().invoke(main, ["status", "--data-dir", str(data_dir), "--json"])
+    if result.exit_code != 0:
+        raise RuntimeError(result.output)
+    return {s["study_uid"]: s for s in json.loads(result.stdout)["studies"]}
+
+
+def node_results(data_dir: Path, study_uid: str) -> dict[str, Any]:
+    """``dicom-node results STUDY_UID --json`` (in-process)."""
+    from click.testing import CliRunner
+
+    from dicom_node.cli import main
+
+    result = CliRunner().invoke(main, ["results", study_uid, "--data-dir", str(data_dir), "--json"])
+    if result.exit_code != 0:
+        raise RuntimeError(result.output)
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
