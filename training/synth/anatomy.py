@@ -196,6 +196,12 @@ class SubjectAnatomy:
         """
         x, y, z = self.axes_mm()
         fluid = (self.csf > 0.55) & (self.dist < -5.0)
+        # cut the midline fissure (above the callosum, in front of and behind the third
+        # ventricle) so that it does not join the ventricles' component
+        fissure = (np.abs(x)[:, None, None] < 3.5) & (
+            (z[None, None, :] > 20) | (y[None, :, None] < -12) | (y[None, :, None] > 35)
+        )
+        fluid &= ~fissure
         labels, n = ndi.label(fluid)
         central = (
             (np.abs(x)[:, None, None] < 22)

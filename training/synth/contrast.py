@@ -71,6 +71,10 @@ TISSUES: dict[str, Tissue] = {
     "air": Tissue(0.0, 1000, 1000, 1, 1, 0.0),
     # dura and meninges enhance mildly after contrast
     "dura": Tissue(0.5, 800, 1000, 40, 25, 1.0, gd=0.25),
+    # flowing venous blood (sinuses): flow void on spin echo, enhances, dark on SWI
+    "venous_sinus": Tissue(0.30, 1300, 1600, 30, 8, 1.5, gd=1.5, r2p=0.12),
+    # iron-rich deep grey matter (pallidum, red nucleus, dentate): dark on SWI
+    "iron_gm": Tissue(0.78, 1000, 1250, 75, 28, 0.8, r2p=0.02),
     # lesions
     "infarct_core": Tissue(0.84, 1150, 1450, 125, 60, 0.38),
     "infarct_penumbra": Tissue(0.80, 1050, 1350, 105, 60, 0.55),

@@ -5,6 +5,7 @@ Run ``python -m training.synth.montage --out docs/synthetic-montage.png``.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
@@ -18,8 +19,11 @@ from training.synth.study import SyntheticSeries, SyntheticStudy, generate_study
 DEFAULT_CASES: tuple[tuple[int, str, dict[str, bool]], ...] = (
     (11, "siemens_a", {"acute_infarct": True}),
     (12, "ge_b", {"tumour": True}),
-    (13, "philips_c", {"meningioma": True, "haemorrhage": True}),
-    (14, "siemens_a", {"demyelination": True, "hydrocephalus": True}),
+    (13, "philips_c", {"meningioma": True}),
+    (15, "siemens_a", {"haemorrhage": True}),
+    (16, "ge_b", {"demyelination": True}),
+    (14, "philips_c", {"hydrocephalus": True}),
+    (17, "siemens_a", {}),
 )
 
 
@@ -44,7 +48,7 @@ def series_slice(
 def make_montage(
     out: Path, cases: tuple[tuple[int, str, dict[str, bool]], ...] = DEFAULT_CASES
 ) -> None:
-    """Render the cases (one row per study) to a PNG."""
+    """Render the cases (one row per study, one column per series) to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +57,13 @@ def make_montage(
     studies = [generate_study(seed, site, findings=f) for seed, site, f in cases]
     rows = [[s for s in st.series if s.role not in {"phase"}] for st in studies]
     ncols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(studies), ncols, figsize=(1.9 * ncols, 2.15 * len(studies)))
+    fig, axes = plt.subplots(
+        len(studies),
+        ncols,
+        figsize=(1.6 * ncols, 1.75 * len(studies)),
+        gridspec_kw={"wspace": 0.02, "hspace": 0.16},
+    )
+    fig.subplots_adjust(left=0.005, right=0.995, top=0.975, bottom=0.005)
     fig.patch.set_facecolor("black")
     for r, (study, series_list) in enumerate(zip(studies, rows, strict=True)):
         for c in range(ncols):
@@ -65,20 +75,29 @@ def make_montage(
             lo, hi = np.percentile(img, [0.5, 99.5])
             ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="bilinear")
             if lesion is not None:
-                ax.contour(lesion, levels=[0.5], colors="red", linewidths=0.6)
-            ax.set_title(title, color="white", fontsize=6)
+                ax.contour(lesion, levels=[0.5], colors="red", linewidths=0.5)
+            ax.set_title(title, color="white", fontsize=5, pad=2)
         present = ", ".join(f for f, v in study.findings.items() if v) or "normal"
         axes[r, 0].text(
-            0,
-            -0.25,
-            f"{study.site} | {present}",
+            0.02,
+            0.02,
+            f"{study.site}\n{present}",
             color="yellow",
-            fontsize=7,
+            fontsize=5,
+            va="bottom",
             transform=axes[r, 0].transAxes,
         )
-    fig.tight_layout()
-    fig.savefig(out, dpi=110, facecolor="black")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=115, facecolor="black", format="png")
     plt.close(fig)
+    # an adaptive 256-colour palette keeps the PNG small (grey levels + red outlines)
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as picture:
+        picture.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+            out, optimize=True
+        )
 
 
 @click.command()

@@ -74,6 +74,10 @@ def signal_volume(
         dura = np.clip(1.0 - np.abs(subject.dist - subject.shells[0]) / 0.8, 0, 1) * 0.5
         out += (dura * (values["dura"] - out)).astype(np.float32)
     _add_eyes(subject, out, values)
+    for box, tissue, frac in normal_structures(subject):
+        region = out[box]
+        region += frac * (values[tissue] - region)
+        out[box] = region
     for lesion in lesions:
         region = out[lesion.box]
         for comp in lesion.compartments:
@@ -82,6 +86,64 @@ def signal_volume(
             region *= np.exp(-params.te * lesion.r2p_extra * (1.0 if params.kind == "GRE" else 0.3))
         out[lesion.box] = region
     return np.asarray(out, dtype=np.float32)
+
+
+#: Iron-rich deep grey nuclei: (centre template-LPS mm, radii mm), both sides.
+_IRON_NUCLEI = (
+    ((19.0, 2.0, 0.0), (6.0, 10.0, 6.0)),  # globus pallidus
+    ((6.0, 18.0, -8.0), (4.0, 5.0, 5.0)),  # red nucleus / substantia nigra
+    ((14.0, 58.0, -34.0), (7.0, 8.0, 6.0)),  # dentate nucleus
+)
+
+
+def _box_axes(
+    subject: SubjectAnatomy, lo_mm: NDArray[np.float64], hi_mm: NDArray[np.float64]
+) -> tuple[tuple[slice, slice, slice], list[NDArray[np.float64]]]:
+    s = subject.grid_spacing
+    lo = np.maximum(np.floor((lo_mm - subject.grid_origin) / s).astype(int), 0)
+    hi = np.minimum(
+        np.ceil((hi_mm - subject.grid_origin) / s).astype(int) + 1, np.array(subject.shape)
+    )
+    box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+    axes = [subject.grid_origin[i] + s * np.arange(lo[i], hi[i]) for i in range(3)]
+    return box, axes
+
+
+def normal_structures(
+    subject: SubjectAnatomy,
+) -> list[tuple[tuple[slice, slice, slice], str, FloatArray]]:
+    """Normal structures drawn over the tissue maps: the superior sagittal sinus and
+    the iron-rich deep grey nuclei. (box, tissue, fraction) each; cached per subject."""
+    cached = getattr(subject, "_normal_structures", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    out: list[tuple[tuple[slice, slice, slice], str, FloatArray]] = []
+    # superior sagittal sinus: midline, in the extra-axial layer, above the ventricles
+    inner = subject.shells[0]
+    box, (x, _, z) = _box_axes(
+        subject, np.array([-8.0, -120.0, -5.0]), np.array([8.0, 120.0, 120.0])
+    )
+    dist = subject.dist[box]
+    width = 3.0 + 0.03 * np.clip(z, 0, 100)[None, None, :]
+    across = np.exp(-((x[:, None, None] / width) ** 2))
+    band = np.clip(1.5 - np.abs(dist - inner) / (inner / 2 + 1.0), 0, 1)
+    above = np.clip((z[None, None, :] - 5.0) / 10.0, 0, 1)
+    out.append((box, "venous_sinus", (0.9 * across * band * above).astype(np.float32)))
+    for centre, radii in _IRON_NUCLEI:
+        for side in (-1.0, 1.0):
+            c = np.array([side * centre[0], centre[1], centre[2]])
+            r = np.asarray(radii)
+            box, axes = _box_axes(subject, c - r - 2, c + r + 2)
+            d2 = (
+                ((axes[0] - c[0]) / r[0])[:, None, None] ** 2
+                + ((axes[1] - c[1]) / r[1])[None, :, None] ** 2
+                + ((axes[2] - c[2]) / r[2])[None, None, :] ** 2
+            )
+            brain = np.clip(subject.gm[box] + subject.wm[box], 0, 1)
+            frac = np.clip((1.0 - d2) * 2.0, 0, 1) * brain
+            out.append((box, "iron_gm", frac.astype(np.float32)))
+    object.__setattr__(subject, "_normal_structures", out)
+    return out
 
 
 #: Distances (mm) of the shell lookup table: 0.05 mm steps from -2 to +40 mm.
