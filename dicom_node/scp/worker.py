@@ -38,7 +38,7 @@ from dicom_node.logging_setup import configure_logging
 from dicom_node.registry import create_registry_engine
 from dicom_node.scp.contexts import add_scp_contexts
 from dicom_node.scp.handlers import ScpHandlers
-from dicom_node.scp.tuning import tune_association
+from dicom_node.scp.tuning import LoopDelays
 from dicom_node.storage import DurableStore
 
 logger = logging.getLogger(__name__)
@@ -48,15 +48,22 @@ SETTINGS_ENV = "NT_SCP_WORKER_SETTINGS"
 MAX_PDU_SIZE = 1024 * 1024
 
 
+#: Per-process tuning of the open associations' reactors.
+LOOP_DELAYS = LoopDelays()
+
+
 class _JoiningRequestHandler(RequestHandler):
     """pynetdicom's request handler, but waits for the association to finish."""
 
     def handle(self) -> None:
         assoc = self._create_association()
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
-        tune_association(assoc)
-        assoc.start()
-        assoc.join()
+        LOOP_DELAYS.opened(assoc)
+        try:
+            assoc.start()
+            assoc.join()
+        finally:
+            LOOP_DELAYS.closed(assoc)
 
 
 class PassedSocketServer(AssociationServer):
