@@ -75,8 +75,11 @@ def render(doc: dict[str, Any]) -> str:
             call = "(user query, not called)"
         lines.append(f"{fid:<28} {f['score']:>7.3f} {threshold:>7}  {call}")
     for h in doc["heatmaps"]:
-        peak = ", ".join(f"{v:.1f}" for v in h["peak_lps"])
-        lines.append(f"heatmap {h['finding_id']} on {h['sequence']}: peak at LPS ({peak}) mm")
+        if h["peak_lps"] is None:
+            where = "empty map (no positive evidence)"
+        else:
+            where = "peak at LPS (" + ", ".join(f"{v:.1f}" for v in h["peak_lps"]) + ") mm"
+        lines.append(f"heatmap {h['finding_id']} on {h['sequence']}: {where}")
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in doc["stage_timings"].items())
     lines.append(f"stages: {timings}")
     if "files" in doc:

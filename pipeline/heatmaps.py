@@ -8,8 +8,9 @@ the zero-shot similarity margin the score is built on (:mod:`pipeline.model.scor
 with ``v`` the sequence encoder's embedding, ``p_i`` the finding's query
 sentences and ``n_j`` the normal references (the aggregations are the bundle's
 :class:`~pipeline.model.scoring.ScoringSpec`). Grad-CAM
-(:class:`monai.visualize.GradCAM`) weights the activations of the encoder's last
-convolutional block by the spatially averaged gradients of that target, keeps
+(:class:`monai.visualize.GradCAM`) weights the activations of the encoder's deepest
+convolutional block with a usable resolution (:data:`MIN_CAM_GRID`) by the
+spatially averaged gradients of that target, keeps
 the positive part, upsamples to the preprocessed grid and normalises to [0, 1].
 
 The map lives on the preprocessed grid; :func:`to_sitk` gives it the grid's
@@ -82,23 +83,54 @@ class SimilarityMargin(nn.Module):
         return torch.stack(columns, dim=-1)
 
 
-def last_conv_block(encoder: nn.Module) -> str:
-    """Dotted name of the encoder's last convolutional block (Grad-CAM's target layer).
+MIN_CAM_GRID = 6
+"""Smallest feature grid (voxels per axis) Grad-CAM is computed on.
+
+The last dense block of a DenseNet sees the volume at 1/32 of its size (3³ for a
+120³ input, 1³ for 32³): a map that coarse cannot point at a lesion. Grad-CAM
+therefore uses the deepest convolutional block whose output still has at least
+this many voxels per axis (``denseblock3`` at 7³ for 120³ inputs)."""
+
+
+def conv_blocks(encoder: nn.Module) -> list[str]:
+    """Dotted names of the encoder's convolutional blocks, shallow to deep.
 
     For the bundle's :class:`~pipeline.model.networks.SequenceEncoder` (MONAI
-    DenseNet backbones) that is the last dense block, ``backbone.features.denseblockN``
-    (its output feeds only ``norm5``; the in-place ReLU after ``norm5`` would
-    clash with the backward hooks). Other networks: the last ``Conv3d``.
+    DenseNet backbones) these are the dense blocks ``backbone.features.denseblockN``
+    (the in-place ReLU after ``norm5`` would clash with backward hooks). Other
+    networks: their ``Conv3d`` layers.
     """
     features = getattr(getattr(encoder, "backbone", None), "features", None)
     if isinstance(features, nn.Module):
         blocks = [name for name, _ in features.named_children() if name.startswith("denseblock")]
         if blocks:
-            return f"backbone.features.{blocks[-1]}"
-    convs = [name for name, module in encoder.named_modules() if isinstance(module, nn.Conv3d)]
+            return [f"backbone.features.{name}" for name in blocks]
+    convs = [str(name) for name, m in encoder.named_modules() if isinstance(m, nn.Conv3d)]
     if not convs:
         raise ResultsError(f"encoder {type(encoder).__name__} has no Conv3d layer for Grad-CAM")
-    return str(convs[-1])
+    return convs
+
+
+def cam_target_layer(encoder: nn.Module, x: Tensor, min_grid: int = MIN_CAM_GRID) -> str:
+    """The deepest block of :func:`conv_blocks` whose output grid is at least ``min_grid``³
+    for input ``x`` (the shallowest block when none is)."""
+    names = conv_blocks(encoder)
+    modules = dict(encoder.named_modules())
+    sizes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        modules[name].register_forward_hook(
+            lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:]))
+        )
+        for name in names
+    ]
+    try:
+        with torch.no_grad():
+            encoder(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    fitting = [name for name in names if sizes.get(name) and min(sizes[name]) >= min_grid]
+    return fitting[-1] if fitting else names[0]
 
 
 def grad_cam_maps(
@@ -107,6 +139,7 @@ def grad_cam_maps(
     queries: Sequence[SimilarityQuery],
     spec: ScoringSpec,
     device: torch.device | str = "cpu",
+    within: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, npt.NDArray[np.float32]]:
     """Grad-CAM maps of each query's similarity margin for one preprocessed volume.
 
@@ -116,6 +149,8 @@ def grad_cam_maps(
         queries: what to explain, one map each.
         spec: the bundle's scoring aggregations.
         device: where to run.
+        within: optional (D, H, W) mask (e.g. :func:`head_region`): the map is set
+            to 0 outside it (saliency in the air around the head explains nothing).
 
     Returns:
         query key -> map (D, H, W) on the preprocessed grid, in [0, 1].
@@ -131,15 +166,29 @@ def grad_cam_maps(
         raise ResultsError(f"Grad-CAM takes one volume (1, 1, D, H, W), got {tuple(x.shape)}")
     x = x.to(device, torch.float32)
     model = SimilarityMargin(encoder, queries, spec).eval()
-    cam = GradCAM(nn_module=model, target_layers=f"encoder.{last_conv_block(encoder)}")
+    layer = cam_target_layer(encoder, x)
+    cam = GradCAM(nn_module=model, target_layers=f"encoder.{layer}")
     maps: dict[str, npt.NDArray[np.float32]] = {}
     with torch.enable_grad():
         for index, query in enumerate(queries):
             out = cam(x, class_idx=index)
             array = np.nan_to_num(np.asarray(out.detach().cpu().numpy(), dtype=np.float32))
-            maps[query.key] = array[0, 0]
+            heat = array[0, 0]
+            if within is not None:
+                heat = np.where(within, heat, 0.0).astype(np.float32)
+            maps[query.key] = heat
     encoder.zero_grad(set_to_none=True)
     return maps
+
+
+def head_region(volume: npt.NDArray[np.floating], clamp_low: float) -> npt.NDArray[np.bool_]:
+    """Voxels of a preprocessed (1, D, H, W) volume above the clamp floor: the head.
+
+    The preprocessing z-scores inside the head and clamps to ``[clamp_low, ...]``;
+    air ends at the floor.
+    """
+    region: npt.NDArray[np.bool_] = np.asarray(volume)[0] > clamp_low + 1e-3
+    return region
 
 
 def to_sitk(heatmap: npt.NDArray[np.floating], affine_lps: npt.NDArray[np.float64]) -> sitk.Image:
@@ -199,8 +248,14 @@ def display_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
 
 def peak_world(
     heatmap: npt.NDArray[np.floating], affine_lps: npt.NDArray[np.float64]
-) -> tuple[float, float, float]:
-    """Patient LPS position (mm) of the map's maximum on the preprocessed grid."""
+) -> tuple[float, float, float] | None:
+    """Patient LPS position (mm) of the map's maximum on the preprocessed grid.
+
+    None for an empty map (Grad-CAM keeps only positive evidence: a map that is 0
+    everywhere says the target has none, and has no peak).
+    """
+    if heatmap.size == 0 or not float(np.max(heatmap)) > 0.0:
+        return None
     index = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     point = affine_lps @ np.asarray([*index, 1.0], dtype=np.float64)
     return (float(point[0]), float(point[1]), float(point[2]))

@@ -44,7 +44,14 @@ import torch
 from pydicom.dataset import Dataset
 
 from dicom_node.errors import DicomNodeError, ResultsError
-from pipeline.heatmaps import SimilarityQuery, display_slices, grad_cam_maps, peak_world, to_sitk
+from pipeline.heatmaps import (
+    SimilarityQuery,
+    display_slices,
+    grad_cam_maps,
+    head_region,
+    peak_world,
+    to_sitk,
+)
 from pipeline.model import ModelBundle, StudyScores
 from pipeline.model.inputs import _volume as sequence_volume
 from pipeline.model.queries import TRIAGE_FINDING
@@ -104,7 +111,8 @@ class HeatmapSummary:
     sequence: str
     series_instance_uid: str
     instances: int
-    peak_lps: tuple[float, float, float]
+    peak_lps: tuple[float, float, float] | None
+    """None: the map is empty (no positive evidence)."""
 
 
 @dataclass
@@ -157,7 +165,10 @@ class StudyAnalysis:
             "skipped": dict(self.skipped),
             "triage": triage,
             "findings": findings,
-            "heatmaps": [h.__dict__ | {"peak_lps": list(h.peak_lps)} for h in self.heatmaps],
+            "heatmaps": [
+                h.__dict__ | {"peak_lps": None if h.peak_lps is None else list(h.peak_lps)}
+                for h in self.heatmaps
+            ],
             "stage_timings": {k: round(v, 4) for k, v in self.stage_timings.items()},
         }
         if self.written is not None:
@@ -314,7 +325,7 @@ def make_heatmaps(
     *,
     targets: Sequence[str] | None = None,
     study_uid: str = "",
-) -> tuple[list[HeatmapInput], list[tuple[str, str, tuple[float, float, float]]]]:
+) -> tuple[list[HeatmapInput], list[tuple[str, str, tuple[float, float, float] | None]]]:
     """Grad-CAM maps of the targets on their best sequence, on the original slices.
 
     Returns:
@@ -334,7 +345,7 @@ def make_heatmaps(
         if best is not None:
             by_sequence.setdefault(best, []).append(fid)
     inputs: list[HeatmapInput] = []
-    peaks: list[tuple[str, str, tuple[float, float, float]]] = []
+    peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
     for sequence, fids in by_sequence.items():
         queries = [
             SimilarityQuery(fid, bundle.queries.findings[fid], bundle.queries.normal)
@@ -347,6 +358,7 @@ def make_heatmaps(
             queries,
             bundle.manifest.scoring,
             bundle.device,
+            within=head_region(item.tensor, bundle.preprocess_spec.clamp[0]),
         )
         for fid in fids:
             heat = maps[fid]
@@ -377,7 +389,7 @@ def analyse_selection(
     scores: StudyScores | None = None
     result: AnalysisResult | NotAnalysedResult
     heat_inputs: list[HeatmapInput] = []
-    peaks: list[tuple[str, str, tuple[float, float, float]]] = []
+    peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
     if not prepared:
         detail = "; ".join(f"{seq}: {why}" for seq, why in skipped.items())
         reason = f"{NO_USABLE_SEQUENCE} for model {bundle.name} {bundle.version} ({detail})"

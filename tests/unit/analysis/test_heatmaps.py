@@ -13,9 +13,10 @@ from dicom_node.errors import ResultsError
 from pipeline.heatmaps import (
     SimilarityMargin,
     SimilarityQuery,
+    cam_target_layer,
+    conv_blocks,
     display_slices,
     grad_cam_maps,
-    last_conv_block,
     peak_world,
     to_sitk,
 )
@@ -61,6 +62,7 @@ def test_peak_world_is_the_affine_image_of_the_argmax() -> None:
     affine = np.diag([2.0, 3.0, 4.0, 1.0])
     affine[:3, 3] = (10.0, 20.0, 30.0)
     assert peak_world(heat, affine) == (12.0, 26.0, 42.0)
+    assert peak_world(np.zeros_like(heat), affine) is None
     image = to_sitk(heat, affine)
     assert image.GetSize() == (4, 5, 6)
     assert image.TransformIndexToPhysicalPoint((1, 2, 3)) == pytest.approx((12.0, 26.0, 42.0))
@@ -68,23 +70,36 @@ def test_peak_world_is_the_affine_image_of_the_argmax() -> None:
 
 def test_grad_cam_explains_the_similarity_margin(tiny_bundle: ModelBundle) -> None:
     encoder = tiny_bundle.image_encoders["T2"]
-    assert last_conv_block(encoder).startswith("backbone.features.denseblock")
     shape = tiny_bundle.preprocess_spec.output_shape
+    blocks = conv_blocks(encoder)
+    assert blocks and all(b.startswith("backbone.features.denseblock") for b in blocks)
+    layer = cam_target_layer(encoder, torch.zeros(1, 1, *shape))
+    assert layer in blocks and layer != blocks[-1]  # the last block is 1³ at 32³ input
+    assert cam_target_layer(encoder, torch.zeros(1, 1, *shape), min_grid=1) == blocks[-1]
     volume = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    abnormal = tiny_bundle.queries.findings["abnormal"]
     queries = [
-        SimilarityQuery(fid, tiny_bundle.queries.findings[fid], tiny_bundle.queries.normal)
-        for fid in ("abnormal", "haemorrhage")
+        SimilarityQuery("abnormal", abnormal, tiny_bundle.queries.normal),
+        SimilarityQuery("normal", tiny_bundle.queries.normal, abnormal),  # the negated margin
     ]
     margins = SimilarityMargin(encoder, queries, tiny_bundle.manifest.scoring)(volume[None])
     assert margins.shape == (1, 2)
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     maps = grad_cam_maps(encoder, volume, queries, tiny_bundle.manifest.scoring)
-    assert set(maps) == {"abnormal", "haemorrhage"}
+    assert set(maps) == {"abnormal", "normal"}
     for heat in maps.values():
         assert heat.shape == shape
         assert np.isfinite(heat).all()
         assert heat.min() >= 0.0 and heat.max() <= 1.0 + 1e-6
+    # Grad-CAM keeps the positive evidence: of a margin and its negation, one has some
+    assert any(heat.max() > 0 for heat in maps.values())
     assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    outside = np.zeros(shape, dtype=bool)
+    outside[: shape[0] // 2] = True
+    masked = grad_cam_maps(
+        encoder, volume, queries[:1], tiny_bundle.manifest.scoring, within=outside
+    )
+    assert not masked["abnormal"][~outside].any()
     with pytest.raises(ResultsError):
         grad_cam_maps(encoder, torch.zeros(2, 1, *shape), queries, tiny_bundle.manifest.scoring)
 
