@@ -35,8 +35,8 @@ def _tree_digest(root: Path) -> dict[str, str]:
 
 def test_dataset_is_identical_with_one_or_two_workers(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
-    generate_dataset(one, 3, seed=5, sites=None, workers=1, size="small")
-    args = ["synth", "--out", str(two), "--studies", "3", "--seed", "5", "--workers", "2"]
+    generate_dataset(one, 2, seed=5, sites=None, workers=1, size="small")
+    args = ["synth", "--out", str(two), "--studies", "2", "--seed", "5", "--workers", "2"]
     result = CliRunner().invoke(train_cli, [*args, "--size", "small"])
     assert result.exit_code == 0, result.output
     digest_one, digest_two = _tree_digest(one), _tree_digest(two)
@@ -45,8 +45,8 @@ def test_dataset_is_identical_with_one_or_two_workers(tmp_path: Path) -> None:
 
     rows = list(csv.DictReader((one / "labels.csv").open()))
     reports = [json.loads(line) for line in (one / "reports.jsonl").read_text().splitlines()]
-    assert len(rows) == len(reports) == 3
-    assert {r["site"] for r in rows} == {"siemens_a", "ge_b", "philips_c"}
+    assert len(rows) == len(reports) == 2
+    assert [r["site"] for r in rows] == ["siemens_a", "ge_b"]
     for i, (row, rep) in enumerate(zip(rows, reports, strict=True)):
         study = generate_study(
             study_seed(5, i), study_site(["siemens_a", "ge_b", "philips_c"], i), size="small"

@@ -37,8 +37,9 @@ def test_dciodvfy_reports_no_error_for_every_series_type_of_every_site(
         assert {k[1] for k in checked if k[0] == site} >= {
             "T1", "T1C", "T2", "FLAIR", "DWI", "ADC", "SWI", "LOCALIZER"
         }  # fmt: skip
-    roles = {k[2] for k in checked if k[1] == "DWI"}
-    assert "b0+trace" in roles and {"b0", "trace"} <= roles
+    for site in SITES:
+        roles = {k[2] for k in checked if k[1] == "DWI" and k[0] == site}
+        assert roles == {"b0+trace", "b0", "trace"}, site
     errors = []
     for key, path in checked.items():
         result = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)

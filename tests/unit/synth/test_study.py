@@ -117,12 +117,21 @@ def test_deterministic_by_seed_and_different_between_seeds(small_study: StudyFac
                 h.update(frame.pixels.tobytes())
         return h.hexdigest()
 
-    a = small_study(1, "ge_b", {"tumour": True})
+    only = ("T2", "DWI")
+    a = small_study(1, "ge_b", {"tumour": True}, only=only)
+    every = [s for s in SEQUENCES if s != "LOCALIZER"]
     b = generate_study(
-        1, "ge_b", findings={"tumour": True}, size="small", sequences=[s.sequence for s in a.series]
+        1, "ge_b", findings={"tumour": True}, size="small", sequences=every, restrict_to=only
     )
     assert digest(a) == digest(b)
-    c = small_study(2, "ge_b", {"tumour": True})
+    # restrict_to leaves the rendered series unchanged
+    full = small_study(1, "ge_b", {"tumour": True})
+    for series in a.series:
+        same = [s for s in full.series if s.description == series.description]
+        assert [f.pixels.tobytes() for f in same[0].frames] == [
+            f.pixels.tobytes() for f in series.frames
+        ]
+    c = small_study(2, "ge_b", {"tumour": True}, only=only)
     assert digest(a) != digest(c)
     assert a.study_uid != c.study_uid
 
