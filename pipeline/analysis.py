@@ -89,6 +89,25 @@ def warm_up(bundle: ModelBundle) -> None:
     bundle.encode_image(bundle.sequences[0], tensor)
 
 
+def preload(settings: NodeSettings) -> threading.Thread | None:
+    """Start loading (and warming up) the bundle in the background, e.g. when a worker
+    process starts, so the first study does not pay for it; a task that needs the
+    bundle meanwhile waits for it (:func:`get_bundle`'s lock)."""
+    path = bundle_path(settings)
+    if path is None:
+        return None
+
+    def load() -> None:
+        try:
+            get_bundle(path, settings.device)
+        except BundleError as exc:
+            logger.error("bundle %s could not be preloaded: %s", path, exc)
+
+    thread = threading.Thread(target=load, name="bundle-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 @lru_cache(maxsize=4)
 def _sessions(database_url: str) -> sessionmaker[Session]:
     return session_factory(create_registry_engine(database_url))

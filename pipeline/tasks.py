@@ -42,6 +42,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.signals import worker_process_init
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -307,6 +308,18 @@ def _run_analysis(
         logger.warning("study %s: results produced but no destination configured", study.study_uid)
     session.commit()
     return {"outcome": JobState.SUCCEEDED.value, "outputs": len(outputs)}
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator, unused-ignore]
+def _preload_analysis(**_: Any) -> None:
+    """In each new worker process, start loading the analysis bundle in the background
+    (``pipeline.analysis.preload``) so that the first study does not wait for it."""
+    analysis = load_analysis()
+    if analysis is None:
+        return
+    preload = getattr(importlib.import_module(ANALYSIS_MODULE), "preload", None)
+    if callable(preload):
+        preload(worker_context()[0])
 
 
 @app.task(  # type: ignore[untyped-decorator]
