@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 LABEL_COLUMNS: tuple[str, ...] = ("study_uid", "accession", "site", "normal", "abnormal", *FINDINGS)
 
 
+def single_threaded() -> None:
+    """Worker initialiser: one thread per process (SimpleITK), the pool provides parallelism."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+
+
 def study_seed(seed: int, index: int) -> int:
     """Seed of study ``index`` of a dataset generated with ``seed`` (stable, 31 bits)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
@@ -121,7 +128,7 @@ def generate_dataset(
     if workers <= 1:
         results = [_one(job) for job in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=single_threaded) as pool:
             results = list(pool.map(_one, jobs, chunksize=1))
     with (out / "labels.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(LABEL_COLUMNS))

@@ -39,7 +39,7 @@ from training.data.cache import (
     write_cache_meta,
 )
 from training.data.prepare import PrepareConfig, PrepareSummary, assign_split
-from training.synth.dataset import study_seed, study_site
+from training.synth.dataset import single_threaded, study_seed, study_site
 from training.synth.reports import Report
 from training.synth.sites import SITES, get_site
 from training.synth.study import Size, generate_study
@@ -135,7 +135,7 @@ def iter_prepared(
         for job in jobs:
             yield _prepare_job(job)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=single_threaded) as pool:
         yield from pool.map(_prepare_job, jobs, chunksize=1)
 
 
