@@ -96,10 +96,12 @@ def finding_scores(
             f"image embedding size {image_embeddings.shape[1]} differs from the text "
             f"embedding size {queries.normal.shape[1]}"
         )
-    v = torch.nn.functional.normalize(image_embeddings.float(), dim=-1)
-    s_neg = _aggregate(v @ queries.normal.T, spec.normal_aggregation)
+    # float64: at low temperatures float32 scores saturate to exactly 0 or 1 and tie
+    v = torch.nn.functional.normalize(image_embeddings.double(), dim=-1)
+    s_neg = _aggregate(v @ queries.normal.double().T, spec.normal_aggregation)
     s_pos = {
-        fid: _aggregate(v @ q.T, spec.positive_aggregation) for fid, q in queries.findings.items()
+        fid: _aggregate(v @ q.double().T, spec.positive_aggregation)
+        for fid, q in queries.findings.items()
     }
     t = spec.temperature
     if spec.contrast == "normal":
@@ -113,7 +115,9 @@ def finding_scores(
     scores = {}
     for fid, s in s_pos.items():
         if fid == TRIAGE_FINDING:
-            scores[fid] = 1.0 - torch.exp(s_neg / t - log_total)
+            # 1 - P(normal) as a sigmoid of its log-odds, so that it does not round to 1
+            log_findings = torch.logsumexp(logits[..., 1:], dim=-1)
+            scores[fid] = torch.sigmoid(log_findings - s_neg / t)
         elif fid in competitors:
             scores[fid] = torch.exp(s / t - log_total)
         else:  # a user-added query: the bank's softmax plus itself

@@ -82,7 +82,8 @@ def test_contrast_all_separates_findings_from_each_other() -> None:
     assert vs_all["bleed"] < 0.5 < vs_all["mass"]
     # abnormal = 1 - P(normal); bank findings' shares sum with P(normal) to one
     p_normal = 1 - vs_all["abnormal"]
-    assert torch.allclose(p_normal + vs_all["bleed"] + vs_all["mass"], torch.ones(1))
+    total = p_normal + vs_all["bleed"] + vs_all["mass"]
+    assert torch.allclose(total, torch.ones(1, dtype=total.dtype))
     normal_image = _unit([1, 0.1, 0.1, 0])
     assert finding_scores(normal_image, queries, ScoringSpec(contrast="all"))["abnormal"] < 0.5
 
@@ -103,3 +104,17 @@ def test_user_query_joins_the_bank_softmax_only_for_itself() -> None:
     with_extra = finding_scores(image, extra, spec)
     assert torch.allclose(with_extra["bleed"], finding_scores(image, bank, spec)["bleed"])
     assert with_extra["cyst"] > 0.9
+
+
+def test_low_temperature_scores_do_not_saturate_into_ties() -> None:
+    queries = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={"abnormal": _unit([0, 1, 1, 0]), "bleed": _unit([0, 1, 0, 0])},
+        bank_ids=("abnormal", "bleed"),
+    )
+    images = _unit([0.5, 1, 0, 0], [0.6, 1, 0, 0], [0.7, 1, 0, 0])
+    scores = finding_scores(images, queries, ScoringSpec(contrast="all", temperature=0.01))
+    abnormal = scores["abnormal"]
+    # log-odds ~20-30: float32 would round all three to 1.0
+    assert torch.all(abnormal.float() == 1.0)
+    assert abnormal[0] > abnormal[1] > abnormal[2]
