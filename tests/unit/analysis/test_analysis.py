@@ -195,3 +195,20 @@ def test_run_analysis_without_a_bundle_or_study(
 def test_bundle_is_loaded_once_per_process(tiny_bundle_dir: Path) -> None:
     first = analysis_module.get_bundle(tiny_bundle_dir, "cpu")
     assert analysis_module.get_bundle(tiny_bundle_dir, "cpu") is first
+
+
+def test_undecodable_pixels_give_a_not_analysed_sr_naming_the_sequence(
+    tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    folder = write_synthetic(tmp_path / "t2", 24, ["T2"])
+    for path in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        if "t2" in str(ds.get("SeriesDescription", "")).lower():
+            ds.PixelData = b"\x00" * 10  # truncated: cannot be decoded
+            ds.save_as(path)
+    result = analyse_folder(folder, tiny_bundle, tmp_path / "out")
+    assert result.not_analysed_reason is not None
+    assert "T2: cannot decode PixelData" in result.not_analysed_reason
+    assert result.written is not None
+    sr = read_sr_file(result.written.sr.path)
+    assert isinstance(sr, NotAnalysedResult) and sr.reason == result.not_analysed_reason
