@@ -17,9 +17,10 @@ every other finding of the bank: its score is its share of a softmax over
 {normal, finding_1, ..., finding_n}; the triage finding (``abnormal``) scores
 ``1 - P(normal)``. A report or image of a tumour then no longer scores high
 for haemorrhage merely because it is not normal: on synthetic reports this
-raised the text-only mean AUC of six findings from 0.885 to 0.965 (tiny
-encoder; ``training.evaluation.text_ceiling``). User-added queries join the
-softmax of the bank for their own score only.
+raised the text-only mean AUC of six findings from 0.885 to 0.965 with one
+encoder (``training.evaluation.text_ceiling``) but lowered it with another, so
+the contrast is chosen on validation. User-added queries join the softmax of
+the bank for their own score only.
 
 Per-sequence embeddings of one study are fused by one of
 ``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
