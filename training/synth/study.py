@@ -286,6 +286,7 @@ class _Context:
     next_number: int = 1
     clock: dt.datetime = dt.datetime(2020, 1, 1)
     volumes: dict[SequenceParams, sitk.Image] = field(default_factory=dict)
+    snr_scale: float = 1.0
 
     def volume(self, params: SequenceParams) -> sitk.Image:
         """Noise-free signal of a sequence on the subject grid, as a patient-space image."""
@@ -377,7 +378,9 @@ def _target(ctx: _Context) -> float:
 
 def _simple_series(ctx: _Context, sequence: str, proto: Protocol) -> None:
     geom = ctx.geometry(proto)
-    img, _ = _acquire(ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=proto.snr)
+    img, _ = _acquire(
+        ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=proto.snr * ctx.snr_scale
+    )
     pixels, _ = _to_u16(img, _target(ctx))
     frames = _frames(pixels, geom, proto.image_type, proto.sequence_name)
     ctx.add(sequence, "image", proto.description, proto, frames, [geom])
@@ -390,7 +393,12 @@ def _localizer(ctx: _Context, proto: Protocol) -> None:
     for plane in ("SAG", "COR", "AX"):
         geom = ctx.geometry(proto, plane, oblique=False)
         img, _ = _acquire(
-            ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=proto.snr
+            ctx.rng,
+            ctx.volume(proto.params),
+            ctx.subject,
+            geom,
+            proto,
+            snr=proto.snr * ctx.snr_scale,
         )
         pixels, _ = _to_u16(img, target)
         frames += _frames(pixels, geom, proto.image_type, proto.sequence_name)
@@ -403,7 +411,9 @@ def _diffusion(ctx: _Context, proto: Protocol) -> None:
     geom = ctx.geometry(proto)
     b = proto.params.b_value
     p0 = SequenceParams("DWI", proto.params.tr, proto.params.te, b_value=0.0)
-    img0, sigma = _acquire(ctx.rng, ctx.volume(p0), ctx.subject, geom, proto, snr=proto.snr * 2.2)
+    img0, sigma = _acquire(
+        ctx.rng, ctx.volume(p0), ctx.subject, geom, proto, snr=proto.snr * ctx.snr_scale * 2.2
+    )
     img1, _ = _acquire(
         ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=0, noise_ref=sigma
     )
@@ -445,7 +455,9 @@ def _diffusion(ctx: _Context, proto: Protocol) -> None:
 
 def _swi(ctx: _Context, proto: Protocol) -> None:
     geom = ctx.geometry(proto)
-    img, _ = _acquire(ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=proto.snr)
+    img, _ = _acquire(
+        ctx.rng, ctx.volume(proto.params), ctx.subject, geom, proto, snr=proto.snr * ctx.snr_scale
+    )
     target = _target(ctx)
     pixels, _ = _to_u16(img, target)
     mag = ctx.add(
@@ -549,8 +561,7 @@ def generate_study(
             the matrix, fewer slices, coarser anatomy grid; for fast tests).
         sequences: acquire exactly these truth classes (ADC always comes with DWI,
             the localizer is always there); the site's habits decide when None.
-            Forcing "T1C" gives contrast. Training streams use it to skip series
-            they do not need.
+            Forcing "T1C" gives contrast.
         restrict_to: build only the series of these classes among those the study
             has (the others are not rendered; what is rendered is unchanged, pixel for
             pixel, and the report still describes the whole study). For streaming.
@@ -604,6 +615,7 @@ def generate_study(
         contrast = "T1C" in wanted
     header = _study_header(rng, seed, profile, contrast, subject.age)
     ctx = _Context(rng, profile, subject, lesions, header, size)
+    ctx.snr_scale = float(rng.uniform(0.75, 1.3))  # coil, patient size, the day
     ctx.clock = dt.datetime.strptime(header.study_date + header.study_time, "%Y%m%d%H%M%S")
     natural = list(acquired)
     if restrict_to is not None:

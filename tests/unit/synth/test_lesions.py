@@ -79,3 +79,27 @@ def test_hydrocephalus_enlarges_the_ventricles(small_study: StudyFactory) -> Non
     flair = study.series_of("FLAIR")[0]
     lesion, mirror, _ = lesion_vs_mirror(study, "hydrocephalus", flair)
     assert lesion < mirror * 1.2  # CSF is dark on FLAIR, whatever it is mirrored onto
+
+
+@pytest.mark.parametrize(
+    ("seed", "finding"),
+    [(200, "acute_infarct"), (201, "haemorrhage"), (202, "tumour"), (203, "meningioma")],
+)
+def test_report_side_and_size_agree_with_the_mask(
+    small_study: StudyFactory, seed: int, finding: str
+) -> None:
+    study = small_study(seed, "siemens_a", {finding: True}, only=("T2",))
+    descriptor = study.descriptors[finding]
+    mask = study.masks[finding]
+    # the mask's centre in the subject's own (template) frame: +x is the patient's left
+    centre = mask.world_points().mean(axis=0)
+    x_subject = (np.linalg.inv(study.pose) @ np.append(centre, 1.0))[0]
+    side = descriptor.side  # type: ignore[attr-defined]
+    if side == "left":
+        assert x_subject > 0
+    elif side == "right":
+        assert x_subject < 0
+    assert side in study.report.text.lower() or side == "midline"
+    # the stated size is the mask's largest extent (within a voxel or two)
+    extent = np.ptp(mask.world_points() @ np.linalg.inv(study.pose[:3, :3]).T, axis=0).max()
+    assert abs(descriptor.size_mm - extent) <= 4.5  # type: ignore[attr-defined]
