@@ -201,6 +201,12 @@ def main() -> None:
     parser.add_argument("--quiet-period", type=float, default=2.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--analysis-only", action="store_true")
+    parser.add_argument(
+        "--proxy",
+        default="tiny:32",
+        help="without --bundle/demo: image config and size of the bundle trained here "
+        "(tiny:32, or small:64 = the demo model's plan)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -211,8 +217,11 @@ def main() -> None:
         if bundle is None and (DEMO_BUNDLE / "manifest.json").is_file():
             bundle, note = DEMO_BUNDLE, f"demo bundle {DEMO_BUNDLE}"
         if bundle is None:
-            bundle = train_tiny_bundle(work / "tiny", SIX_SEQUENCES)
-            note = "tiny bundle trained by the benchmark (encoders far cheaper than a real model)"
+            config, _, size = args.proxy.partition(":")
+            bundle = train_tiny_bundle(
+                work / "proxy", SIX_SEQUENCES, size=int(size), image_config=config, studies=9
+            )
+            note = f"{config} encoders at {size}^3 trained 1 epoch by the benchmark (cost proxy)"
         start = time.perf_counter()
         folder = make_study(work / "study", args.seed, args.size)
         generated = time.perf_counter() - start

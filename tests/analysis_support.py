@@ -40,20 +40,23 @@ _TEXT = {
 }
 
 
-def _volume(rng: np.random.Generator, finding: str) -> np.ndarray:
-    z, y, x = np.mgrid[:SIZE, :SIZE, :SIZE] - (SIZE - 1) / 2
-    r = np.sqrt(x**2 + y**2 + z**2)
+def _volume(rng: np.random.Generator, finding: str, size: int = SIZE) -> np.ndarray:
+    z, y, x = np.mgrid[:size, :size, :size] - (size - 1) / 2
+    r = np.sqrt(x**2 + y**2 + z**2) * (SIZE / size)
     vol = (r < SIZE * 0.45).astype(np.float32) - (r < (8.0 if finding == "hydrocephalus" else 3.0))
     if finding == "haemorrhage":
-        c = rng.integers(-6, 7, size=3)
-        vol = vol + 3.0 * (np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2) < 4)
+        c = rng.integers(-6, 7, size=3) * (size / SIZE)
+        d = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2) * (SIZE / size)
+        vol = vol + 3.0 * (d < 4)
     return (vol + rng.normal(0, 0.1, vol.shape))[None].astype(np.float32)
 
 
-def write_cache(root: Path, sequences: Sequence[str], n: int = 18, seed: int = 0) -> Path:
-    """A prepared-format cache of ``n`` fake studies with every sequence."""
+def write_cache(
+    root: Path, sequences: Sequence[str], n: int = 18, seed: int = 0, size: int = SIZE
+) -> Path:
+    """A prepared-format cache of ``n`` fake studies with every sequence (``size``³ volumes)."""
     rng = np.random.default_rng(seed)
-    spec = PreprocessSpec(output_shape=(SIZE, SIZE, SIZE))
+    spec = PreprocessSpec(output_shape=(size, size, size))
     write_cache_meta(
         root, {"preprocessing": spec.model_dump(mode="json"), "sequences": list(sequences)}
     )
@@ -64,7 +67,7 @@ def write_cache(root: Path, sequences: Sequence[str], n: int = 18, seed: int = 0
         seqs = {}
         for seq in sequences:
             rel = f"tensors/{i:04d}/{seq}.npy"
-            save_tensor(root / rel, _volume(rng, finding))
+            save_tensor(root / rel, _volume(rng, finding, size))
             seqs[seq] = rel
         labels = {f: int(f == finding) for f in ("haemorrhage", "hydrocephalus")}
         labels["abnormal"] = int(bool(finding))
@@ -86,12 +89,23 @@ def write_cache(root: Path, sequences: Sequence[str], n: int = 18, seed: int = 0
     return root
 
 
-def train_tiny_bundle(root: Path, sequences: Sequence[str] = ("T2", "FLAIR", "DWI")) -> Path:
-    """Train a tiny bundle for ``sequences`` under ``root``; returns the bundle folder."""
+def train_tiny_bundle(
+    root: Path,
+    sequences: Sequence[str] = ("T2", "FLAIR", "DWI"),
+    *,
+    size: int = SIZE,
+    image_config: str = "tiny",
+    studies: int = 18,
+) -> Path:
+    """Train a tiny bundle for ``sequences`` under ``root``; returns the bundle folder.
+
+    ``size`` and ``image_config`` make a cost proxy of a real bundle (e.g. 64 and
+    ``small``, the demo model's plan): one epoch, meaningless scores, real shapes.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cache = write_cache(root / "cache", sequences)
+        cache = write_cache(root / "cache", sequences, n=studies, size=size)
         from training.data.cache import read_cache
 
         studies = read_cache(cache)
@@ -105,7 +119,7 @@ def train_tiny_bundle(root: Path, sequences: Sequence[str] = ("T2", "FLAIR", "DW
             cache,
             root / "text",
             root / "image",
-            ImageTrainConfig(config="tiny", epochs=1, batch_size=4, learning_rate=3e-3),
+            ImageTrainConfig(config=image_config, epochs=1, batch_size=4, learning_rate=3e-3),
         )
         build_bundle(cache, root / "text", root / "image", root / "bundle", version="0.0.1")
     finally:
