@@ -8,10 +8,16 @@ from pathlib import Path
 import click
 
 from dicom_node.errors import TrainingError
+from pipeline.model.scoring import CONTRASTS, ScoringSpec
 from training.data.cache import read_cache
 from training.data.reports import ReportRecord, load_reports
+from training.evaluation.text_ceiling import report_zero_shot_auc
 from training.text.configs import TEXT_CONFIGS
-from training.text.train import ReportEncoderTrainConfig, train_report_encoder
+from training.text.train import (
+    ReportEncoderTrainConfig,
+    load_report_encoder,
+    train_report_encoder,
+)
 
 
 @click.command("report-encoder")
@@ -69,7 +75,11 @@ def report_encoder(
     seed: int,
     threads: int | None,
 ) -> None:
-    """Train the report tokenizer and encoder (MLM + section matching)."""
+    """Train the report tokenizer and encoder (MLM + section matching).
+
+    With a cache whose validation studies have labels, also prints the text-only
+    ceiling: the AUC of scoring each validation report by its own embedding.
+    """
     val: list[ReportRecord] = []
     if cache_dir is not None:
         cache = read_cache(cache_dir)
@@ -96,8 +106,21 @@ def report_encoder(
         ),
         val=val,
     )
+    ceiling: dict[str, dict[str, float]] = {}
+    if val and all(r.labels for r in val):
+        encoder = load_report_encoder(out_dir)
+        for contrast in CONTRASTS:
+            ceiling[contrast] = report_zero_shot_auc(
+                encoder, val, spec=ScoringSpec(contrast=contrast)
+            )
     click.echo(
         json.dumps(
-            {"out": str(result.out_dir), "steps": result.steps, "history": result.history}, indent=2
+            {
+                "out": str(result.out_dir),
+                "steps": result.steps,
+                "history": result.history,
+                "text_only_ceiling_auc_val": ceiling,
+            },
+            indent=2,
         )
     )
