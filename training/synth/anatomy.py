@@ -106,19 +106,30 @@ def load_template() -> Template:
     brain = np.pad(brain, pad)
     # Continue the cord (lowest slice) down through the padding.
     brain[:, :, :_PAD_INFERIOR] = brain[:, :, _PAD_INFERIOR : _PAD_INFERIOR + 1]
+    gm[:, :, :_PAD_INFERIOR] = gm[:, :, _PAD_INFERIOR : _PAD_INFERIOR + 1]
+    wm[:, :, :_PAD_INFERIOR] = wm[:, :, _PAD_INFERIOR : _PAD_INFERIOR + 1]
     nx, ny, nz = brain.shape
     # Template RAS origin (-98, -134, -72) -> LPS origin of the flipped grid.
     origin = np.array([-98.0, -98.0, -72.0 - _PAD_INFERIOR])
     x = origin[0] + np.arange(nx)
     y = origin[1] + np.arange(ny)
     z = origin[2] + np.arange(nz)
-    # Neck: an elliptic cylinder below the cerebellum, tapering into the skull base.
-    ex = (x[:, None, None] / 52.0) ** 2
-    ey = ((y[None, :, None] - 2.0) / 46.0) ** 2
-    taper = np.clip((-40.0 - z[None, None, :]) / 25.0, 0.0, 1.0)
-    neck_core = (ex + ey) <= taper
-    core = brain | neck_core
-    core = ndi.binary_closing(core, iterations=3) | brain
+    # Neck: an elliptic cylinder below the cerebellum, widening into the skull base,
+    # and a face block (soft tissue under the frontal lobes, around the globes).
+    zz = z[None, None, :]
+    widen = np.clip((-28.0 - zz) / 30.0, 0.0, 1.0) ** 0.5
+    ex = (x[:, None, None] / 50.0) ** 2
+    ey = ((y[None, :, None] - 8.0) / 48.0) ** 2
+    neck_core = (ex + ey) < widen  # strict: no line of voxels where widen is 0
+    # face: an elliptic section in front of the neck, narrowing towards the jaw
+    shrink = 1.0 - 0.45 * np.clip((-45.0 - zz) / 50.0, 0.0, 1.0)
+    fx = (x[:, None, None] / (56.0 * shrink)) ** 2
+    fy = ((y[None, :, None] + 30.0) / (46.0 * shrink)) ** 2
+    face = ((fx + fy) < 1.0) & (zz < -20.0) & (zz > -100.0)
+    core = brain | neck_core | face
+    core = ndi.binary_closing(core, iterations=5) | brain
+    # round the corners of the face and neck blocks
+    core = (ndi.gaussian_filter(core.astype(np.float32), 3.0) > 0.5) | brain
     core = ndi.binary_fill_holes(core)
     # signed distance (mm), negative inside (SimpleITK's Maurer transform: fast)
     core_img = sitk.GetImageFromArray(core.astype(np.uint8))
