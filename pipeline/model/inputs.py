@@ -53,8 +53,14 @@ def _datasets(files: Sequence[Path] | Sequence[Dataset]) -> list[Dataset]:
     return [f if isinstance(f, Dataset) else pydicom.dcmread(str(f)) for f in files]
 
 
-def _volume(selection: StudySelection, sequence: str) -> tuple[Volume, str, str]:
-    """(volume, series UID, explanation) of one sequence; raises when it cannot be made."""
+def sequence_volume(selection: StudySelection, sequence: str) -> tuple[Volume, str, str]:
+    """(volume, series UID, explanation) of one sequence, before preprocessing.
+
+    Raises:
+        LookupError: the study has no usable series for ``sequence``.
+        ValueError: ``sequence`` is not a :class:`SequenceClass` name.
+        DicomNodeError: the series cannot be loaded.
+    """
     wanted = SequenceClass(sequence)
     if wanted in (SequenceClass.DWI, SequenceClass.ADC):
         dwi = selection.get(SequenceClass.DWI)
@@ -76,6 +82,9 @@ def _volume(selection: StudySelection, sequence: str) -> tuple[Volume, str, str]
     return load_series(chosen.files), chosen.series_uid, chosen.explanation
 
 
+_volume = sequence_volume  # earlier private name, still imported by pipeline.study_analysis
+
+
 def study_inputs(
     selection: StudySelection, spec: PreprocessSpec, sequences: Sequence[str]
 ) -> StudyInputs:
@@ -87,7 +96,7 @@ def study_inputs(
     result = StudyInputs(study_uid=selection.study_uid)
     for sequence in sequences:
         try:
-            volume, series_uid, explanation = _volume(selection, sequence)
+            volume, series_uid, explanation = sequence_volume(selection, sequence)
             tensor = preprocess(volume, spec)
         except (LookupError, ValueError, DicomNodeError) as exc:
             result.skipped[sequence] = str(exc)

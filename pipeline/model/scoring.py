@@ -84,10 +84,18 @@ def _aggregate(similarities: Tensor, how: Aggregation) -> Tensor:
     raise BundleError(f"aggregation {how!r} is not one of {AGGREGATIONS}")
 
 
-def finding_scores(
+def finding_logits(
     image_embeddings: Tensor, queries: EmbeddedQueries, spec: ScoringSpec
 ) -> dict[str, Tensor]:
-    """Scores in (0, 1) for each finding: finding id -> (B,), from unit vectors (B, D)."""
+    """Log-odds of each finding: finding id -> (B,); the score is their sigmoid.
+
+    Differentiable (float64) — the quantity a saliency method should explain:
+
+    * ``contrast="normal"``: ``(s_pos - s_neg) / T``;
+    * ``contrast="all"``: ``s_f / T - logsumexp`` of the other logits of the bank's
+      softmax {normal, findings}; for ``abnormal``, ``logsumexp(findings) - s_neg / T``;
+      for a user-added query, ``s / T - logsumexp(bank)``.
+    """
     if image_embeddings.ndim != 2:
         raise BundleError(
             f"image embeddings must be (B, D); got shape {tuple(image_embeddings.shape)}"
@@ -99,31 +107,43 @@ def finding_scores(
         )
     # float64: at low temperatures float32 scores saturate to exactly 0 or 1 and tie
     v = torch.nn.functional.normalize(image_embeddings.double(), dim=-1)
-    s_neg = _aggregate(v @ queries.normal.double().T, spec.normal_aggregation)
+    device = v.device
+    s_neg = _aggregate(v @ queries.normal.double().to(device).T, spec.normal_aggregation)
     s_pos = {
-        fid: _aggregate(v @ q.double().T, spec.positive_aggregation)
+        fid: _aggregate(v @ q.double().to(device).T, spec.positive_aggregation)
         for fid, q in queries.findings.items()
     }
     t = spec.temperature
     if spec.contrast == "normal":
-        return {fid: torch.sigmoid((s - s_neg) / t) for fid, s in s_pos.items()}
+        return {fid: (s - s_neg) / t for fid, s in s_pos.items()}
     if spec.contrast != "all":
         raise BundleError(f"contrast {spec.contrast!r} is not one of {CONTRASTS}")
     bank = queries.bank_ids if queries.bank_ids is not None else tuple(s_pos)
     competitors = [fid for fid in bank if fid != TRIAGE_FINDING and fid in s_pos]
     logits = torch.stack([s_neg, *(s_pos[f] for f in competitors)], dim=-1) / t
-    log_total = torch.logsumexp(logits, dim=-1)
-    scores = {}
+    out = {}
     for fid, s in s_pos.items():
         if fid == TRIAGE_FINDING:
-            # 1 - P(normal) as a sigmoid of its log-odds, so that it does not round to 1
-            log_findings = torch.logsumexp(logits[..., 1:], dim=-1)
-            scores[fid] = torch.sigmoid(log_findings - s_neg / t)
+            out[fid] = torch.logsumexp(logits[..., 1:], dim=-1) - s_neg / t
         elif fid in competitors:
-            scores[fid] = torch.exp(s / t - log_total)
+            i = competitors.index(fid) + 1
+            others = torch.cat([logits[..., :i], logits[..., i + 1 :]], dim=-1)
+            out[fid] = s / t - torch.logsumexp(others, dim=-1)
         else:  # a user-added query: the bank's softmax plus itself
-            scores[fid] = torch.sigmoid(s / t - log_total)
-    return scores
+            out[fid] = s / t - torch.logsumexp(logits, dim=-1)
+    return out
+
+
+def finding_scores(
+    image_embeddings: Tensor, queries: EmbeddedQueries, spec: ScoringSpec
+) -> dict[str, Tensor]:
+    """Scores in (0, 1) for each finding: finding id -> (B,), from unit vectors (B, D).
+
+    The sigmoid of :func:`finding_logits` (float64, so low temperatures do not tie).
+    """
+    return {
+        fid: torch.sigmoid(x) for fid, x in finding_logits(image_embeddings, queries, spec).items()
+    }
 
 
 def fuse_embeddings(per_sequence: Mapping[str, Tensor]) -> Tensor:

@@ -118,3 +118,27 @@ def test_low_temperature_scores_do_not_saturate_into_ties() -> None:
     # log-odds ~20-30: float32 would round all three to 1.0
     assert torch.all(abnormal.float() == 1.0)
     assert abnormal[0] > abnormal[1] > abnormal[2]
+
+
+def test_logits_are_the_log_odds_of_the_scores_and_differentiable() -> None:
+    from pipeline.model.scoring import finding_logits
+
+    queries = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={
+            "abnormal": _unit([0, 1, 1, 0]),
+            "bleed": _unit([0, 1, 0, 0]),
+            "mass": _unit([0, 0, 1, 0]),
+        },
+        bank_ids=("abnormal", "bleed", "mass"),
+    )
+    image = _unit([0.3, 0.8, 0.4, 0.1]).requires_grad_(True)
+    for contrast in ("normal", "all"):
+        spec = ScoringSpec(contrast=contrast, temperature=0.1)
+        logits = finding_logits(image, queries, spec)
+        scores = finding_scores(image, queries, spec)
+        for fid in scores:
+            assert torch.allclose(torch.sigmoid(logits[fid]), scores[fid])
+        logits["mass"].sum().backward()
+        assert image.grad is not None and image.grad.abs().sum() > 0
+        image.grad = None
