@@ -57,6 +57,8 @@ class _JoiningRequestHandler(RequestHandler):
 
     def handle(self) -> None:
         assoc = self._create_association()
+        live: dict[threading.Thread, Any] = getattr(self.server, "live_associations", {})
+        live[threading.current_thread()] = assoc
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
         LOOP_DELAYS.opened(assoc)
         try:
@@ -64,10 +66,14 @@ class _JoiningRequestHandler(RequestHandler):
             assoc.join()
         finally:
             LOOP_DELAYS.closed(assoc)
+            live.pop(threading.current_thread(), None)
 
 
 class PassedSocketServer(AssociationServer):
     """An :class:`AssociationServer` that never binds: sockets are handed to it."""
+
+    #: connection thread -> its pynetdicom Association (to stop idle ones at shutdown)
+    live_associations: dict[threading.Thread, Any]
 
     def server_bind(self) -> None:
         """No listening socket here; the dispatcher process listens."""
@@ -102,7 +108,7 @@ class Worker:
         self.index = index
         self._send_lock = threading.Lock()
         self._busy_peers: set[tuple[str, int]] = set()
-        self._threads: set[threading.Thread] = set()
+        self._threads: dict[threading.Thread, socket.socket] = {}
         self._threads_lock = threading.Lock()
         store = DurableStore(settings.storage_dir)
         store.prepare()
@@ -129,6 +135,7 @@ class Worker:
             evt_handlers=self.handlers.bindings(),
             request_handler=_JoiningRequestHandler,
         )
+        self.server.live_associations = {}
 
     def _is_busy(self, ip: str, port: int) -> bool:
         return (ip, port) in self._busy_peers
@@ -170,7 +177,7 @@ class Worker:
             target=self._serve_thread, args=(conn, peer, key), name=f"conn-{key[0]}:{key[1]}"
         )
         with self._threads_lock:
-            self._threads.add(thread)
+            self._threads[thread] = conn
         thread.start()
 
     def _serve_thread(self, conn: socket.socket, peer: Any, key: tuple[str, int]) -> None:
@@ -184,15 +191,33 @@ class Worker:
             with contextlib.suppress(OSError):
                 conn.close()
             with self._threads_lock:
-                self._threads.discard(threading.current_thread())
+                self._threads.pop(threading.current_thread(), None)
             self._send(b"-")
 
     def _drain(self, timeout: float = 10.0) -> None:
+        """Let established associations finish (up to ``timeout``), then cut the rest.
+
+        A connection that has not (yet) negotiated an association, e.g. a TCP
+        health probe, is closed at once: pynetdicom would otherwise wait out its
+        ACSE timeout. Anything cut off was not acknowledged, so the sender keeps it.
+        """
         deadline = time.monotonic() + timeout
         with self._threads_lock:
-            threads = list(self._threads)
-        for thread in threads:
+            threads = dict(self._threads)
+        for thread, conn in threads.items():
+            assoc = self.server.live_associations.get(thread)
+            if assoc is None or not assoc.is_established:
+                _shutdown(conn)
+                if assoc is not None:
+                    # pynetdicom's acceptor waits up to the ACSE timeout for an
+                    # A-ASSOCIATE-RQ; an empty item is how its own timeout ends it.
+                    assoc.dul.to_user_queue.put(None)
+        for thread, conn in threads.items():
             thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("SCP worker %d: cutting off %s at shutdown", self.index, thread.name)
+                _shutdown(conn)
+                thread.join(2.0)
         self.engine.dispose()
 
     def _watch_parent(self) -> None:
@@ -202,6 +227,11 @@ class Worker:
             if os.getppid() != parent:
                 logger.warning("SCP worker %d: dispatcher process died; exiting", self.index)
                 os._exit(1)
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
 
 
 def main(argv: list[str] | None = None) -> None:
