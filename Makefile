@@ -54,6 +54,13 @@ services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
 		(pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql 2>/dev/null | head -1) main start 2>/dev/null || true)
 
+# Train the demo bundle from synthetic studies (<= 60 min on 2 CPU cores is the target)
+# and install it where `make run` finds it. Retrain only when the model changes.
+DEMO_BUILD := build/demo
+demo-model: venv
+	$(BIN)/python -m training.demo --out $(DEMO_BUILD) $(DEMO_ARGS)
+	rm -rf deploy/models/demo && mkdir -p deploy/models && cp -r $(DEMO_BUILD)/bundle deploy/models/demo
+
 bench: venv
 	@echo "benchmarks: $(BIN)/python bench/<name>.py (see README)"
 
