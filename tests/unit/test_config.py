@@ -59,3 +59,11 @@ def test_bad_value_names_the_setting(overrides: dict[str, object], setting: str)
 def test_missing_config_file_is_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "node.toml.example"
+    settings = load_settings(example)
+    assert settings.destinations == [Destination(ae_title="PACS", host="pacs.example", port=104)]
+    assert AllowedCaller(ae_title="MR_SCANNER1", host="10.1.2.3") in settings.allow
+    assert settings.allow_any is False
