@@ -1,4 +1,8 @@
-"""``dicom-node-train synth``: write a folder of synthetic brain MRI studies."""
+"""``dicom-node-train synth``: write a folder of synthetic brain MRI studies.
+
+With ``--prepared T2,FLAIR`` it writes a training cache instead (the ``prepare``
+format, see :mod:`training.synth.stream`): no DICOM on disk.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +33,49 @@ from training.synth.sites import SITES
     show_default=True,
     help="'small' makes reduced matrices for quick tests.",
 )
+@click.option(
+    "--prepared",
+    default=None,
+    help="Write a training cache of these sequences (e.g. T2,FLAIR) instead of DICOM.",
+)
+@click.option(
+    "--test-site",
+    "test_sites",
+    type=click.Choice(SITES),
+    multiple=True,
+    help="With --prepared: every study of this site goes to the test split.",
+)
 def synth(
-    out: Path, studies: int, seed: int, sites: tuple[str, ...], workers: int, size: str
+    out: Path,
+    studies: int,
+    seed: int,
+    sites: tuple[str, ...],
+    workers: int,
+    size: str,
+    prepared: str | None,
+    test_sites: tuple[str, ...],
 ) -> None:
     """Generate synthetic studies: DIR/dicom, reports.jsonl, labels.csv, masks/."""
-    from training.synth.dataset import generate_dataset
-
     start = time.perf_counter()
-    generate_dataset(out, studies, seed, list(sites) or None, workers, size=size)  # type: ignore[arg-type]
-    elapsed = time.perf_counter() - start
-    click.echo(f"{studies} studies written to {out} in {elapsed:.1f} s")
+    if prepared:
+        from training.data.prepare import PrepareConfig
+        from training.synth.stream import stream_to_cache
+
+        sequences = tuple(s.strip().upper() for s in prepared.split(",") if s.strip())
+        cfg = PrepareConfig(sequences=sequences, test_sites=test_sites)
+        summary = stream_to_cache(
+            out,
+            studies,
+            seed,
+            list(sites) or None,
+            cfg,
+            workers=workers,
+            size=size,  # type: ignore[arg-type]
+        )
+        click.echo(f"{summary.cached} prepared studies cached in {out}")
+    else:
+        from training.synth.dataset import generate_dataset
+
+        generate_dataset(out, studies, seed, list(sites) or None, workers, size=size)  # type: ignore[arg-type]
+        click.echo(f"{studies} studies written to {out}")
+    click.echo(f"{time.perf_counter() - start:.1f} s")

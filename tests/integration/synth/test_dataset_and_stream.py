@@ -105,3 +105,18 @@ def test_prepared_study_is_small() -> None:
     assert set(prepared.inputs.inputs) == {"T2", "FLAIR"}
     assert prepared.nbytes() <= 10 * 1024 * 1024
     assert prepared.labels["normal"] + prepared.labels["abnormal"] == 1
+
+
+def test_cli_writes_a_prepared_cache(tmp_path: Path) -> None:
+    args = ["synth", "--out", str(tmp_path), "--studies", "2", "--seed", "3", "--size", "small"]
+    result = CliRunner().invoke(
+        train_cli, [*args, "--prepared", "FLAIR", "--site", "ge_b", "--test-site", "ge_b"]
+    )
+    assert result.exit_code == 0, result.output
+    cache = read_cache(tmp_path)
+    assert len(cache.studies) == 2
+    assert all(s.split == "test" and s.site == "ge_b" for s in cache.studies)
+    assert all(set(s.sequences) == {"FLAIR"} for s in cache.studies)
+    assert not list(tmp_path.rglob("*.dcm"))
+    tensor = cache.load_tensor(cache.studies[0], "FLAIR")
+    assert tuple(tensor.shape) == (1, 120, 120, 120)
