@@ -9,6 +9,9 @@ than counted in one process:
 * ``dicom_node_studies_completed_total``: studies that reached ``complete`` at least once;
 * ``dicom_node_queue_depth{queue="gpu"|"io"}``: messages waiting in Redis (``LLEN``);
 * ``dicom_node_task_duration_seconds``: summary of finished analysis jobs' durations;
+* ``dicom_node_analysis_stage_seconds{stage=...}``: summary of the analysis stages
+  (load, preprocess, encode, score, heatmaps, write) over the last
+  :data:`STAGE_WINDOW` jobs that recorded them;
 * ``dicom_node_analysis_jobs{state=...}``;
 * ``dicom_node_deliveries{state=...}`` and ``dicom_node_delivery_failures_total``
   (permanently failed rows);
@@ -82,6 +85,34 @@ def _counts(session: Session, key: Any, ident: Any) -> dict[Any, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
+STAGE_WINDOW = 1000
+"""How many recent jobs' stage timings the stage summary covers."""
+
+
+def _stage_summary(session: Session) -> SummaryMetricFamily:
+    """Count and sum of each analysis stage's seconds over the recent jobs."""
+    rows = session.scalars(
+        select(AnalysisJob.stage_timings)
+        .where(AnalysisJob.stage_timings.is_not(None))
+        .order_by(AnalysisJob.id.desc())
+        .limit(STAGE_WINDOW)
+    ).all()
+    totals: dict[str, tuple[int, float]] = {}
+    for timings in rows:
+        for stage, seconds in (timings or {}).items():
+            if isinstance(seconds, int | float):
+                count, total = totals.get(str(stage), (0, 0.0))
+                totals[str(stage)] = (count + 1, total + float(seconds))
+    summary = SummaryMetricFamily(
+        "dicom_node_analysis_stage_seconds",
+        f"Analysis stage durations (last {STAGE_WINDOW} jobs)",
+        labels=["stage"],
+    )
+    for stage, (count, total) in sorted(totals.items()):
+        summary.add_metric([stage], count_value=count, sum_value=total)
+    return summary
+
+
 class RegistryCollector:
     """A prometheus collector reading the registry and broker on each scrape."""
 
@@ -138,6 +169,7 @@ class RegistryCollector:
                 count_value=int(count or 0),
                 sum_value=float(total or 0.0),
             )
+            yield _stage_summary(session)
             deliveries_by_state = _counts(session, Delivery.state, Delivery.id)
             deliveries = GaugeMetricFamily(
                 "dicom_node_deliveries", "Outbox rows by state", labels=["state"]
