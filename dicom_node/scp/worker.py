@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--log-level", type=int, default=logging.INFO)
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal reaches the whole process group; the dispatcher decides
+    # when workers stop (it sends "S" and lets open associations finish).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Log records name the worker (LOG_FORMAT uses %(processName)s).
     multiprocessing.current_process().name = f"scp-worker-{args.index}"
     configure_logging(0)
