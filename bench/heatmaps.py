@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
+from pipeline.heatmaps import peak_world, to_sitk
 from pipeline.model import ModelBundle, load_bundle
 from pipeline.series import select_series
-from pipeline.study_analysis import StageTimer, make_heatmaps, prepare_sequences
+from pipeline.study_analysis import PreparedSequence, StageTimer, make_heatmaps, prepare_sequences
 from training.synth import FINDINGS, generate_study
 
 TOLERANCE_MM = 5.0
@@ -43,8 +45,31 @@ def synth_sequences(sequences: list[str]) -> list[str]:
     return sorted(wanted)
 
 
+def oracle_peaks(
+    study: Any, prepared: dict[str, PreparedSequence], findings: list[str]
+) -> list[tuple[str, str, tuple[float, float, float] | None]]:
+    """Peaks of "maps" that ARE the truth masks, resampled onto each sequence's preprocessed
+    grid: checks the geometry chain (preprocessing affine -> peak -> mask) without a model;
+    a correct chain scores ~1.0."""
+    peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
+    for finding in findings:
+        mask = study.masks[finding]
+        image = sitk.GetImageFromArray(np.ascontiguousarray(mask.array.astype(np.float32).T))
+        axes = mask.affine_lps[:3, :3]
+        spacing = np.linalg.norm(axes, axis=0)
+        image.SetSpacing(tuple(float(v) for v in spacing))
+        image.SetDirection(tuple(float(v) for v in (axes / spacing).ravel()))
+        image.SetOrigin(tuple(float(v) for v in mask.affine_lps[:3, 3]))
+        sequence, item = next(iter(prepared.items()))
+        grid = to_sitk(np.zeros(item.tensor.shape[1:], dtype=np.float32), item.affine_lps)
+        on_grid = sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
+        heat = np.transpose(sitk.GetArrayFromImage(on_grid), (2, 1, 0))
+        peaks.append((finding, sequence, peak_world(heat, item.affine_lps)))
+    return peaks
+
+
 def play(
-    bundle: ModelBundle, studies: int, seed: int, size: str
+    bundle: ModelBundle, studies: int, seed: int, size: str, *, oracle: bool = False
 ) -> tuple[list[dict[str, Any]], float]:
     """Run the pointing game; (per-finding rows, seconds)."""
     candidates = [f for f in FINDINGS if f in bundle.queries.findings]
@@ -74,9 +99,12 @@ def play(
         scores = bundle.score(embeddings)
         positives = [f for f, present in study.findings.items() if present and f in study.masks]
         positives = [f for f in positives if f in bundle.queries.findings]
-        _inputs, peaks = make_heatmaps(
-            bundle, scores, prepared, targets=positives, study_uid=study.study_uid
-        )
+        if oracle:
+            peaks = oracle_peaks(study, prepared, positives)
+        else:
+            _inputs, peaks = make_heatmaps(
+                bundle, scores, prepared, targets=positives, study_uid=study.study_uid
+            )
         for key, sequence, peak in peaks:
             distance = (
                 float("inf")
@@ -105,10 +133,13 @@ def main() -> None:
     parser.add_argument("--size", choices=("small", "full"), default="small")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--oracle", action="store_true", help="maps = truth masks: checks the geometry chain"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     bundle = load_bundle(args.bundle, device=args.device)
-    rows, seconds = play(bundle, args.studies, args.seed, args.size)
+    rows, seconds = play(bundle, args.studies, args.seed, args.size, oracle=args.oracle)
     hits = sum(r["hit"] for r in rows)
     summary = {
         "bundle": f"{bundle.name} {bundle.version}",
@@ -117,6 +148,7 @@ def main() -> None:
         "positive_findings": len(rows),
         "hits": hits,
         "pointing_game": hits / len(rows) if rows else None,
+        "oracle": args.oracle,
         "tolerance_mm": TOLERANCE_MM,
         "seconds": round(seconds, 1),
         "rows": rows,
