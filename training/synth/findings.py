@@ -392,6 +392,19 @@ def _blob(
     return frac, rr.astype(np.float32)
 
 
+def _texture(rng: np.random.Generator, shape: tuple[int, ...], strength: float) -> FloatArray:
+    """Smooth multiplicative texture in [1 - strength, 1]: heterogeneous lesion signal
+    (the lesion tissue mixes with what lies beneath where the texture is low)."""
+    coarse = rng.normal(size=tuple(max(3, n // 3 + 2) for n in shape))
+    coarse = ndi.gaussian_filter(coarse, 0.8)
+    coarse = (coarse - coarse.min()) / (np.ptp(coarse) + 1e-6)
+    zoom = [shape[i] / coarse.shape[i] for i in range(len(shape))]
+    field = ndi.zoom(coarse, zoom, order=1)
+    pad = [(0, max(0, shape[i] - field.shape[i])) for i in range(len(shape))]
+    field = np.pad(field, pad, mode="edge")[tuple(slice(0, n) for n in shape)]
+    return (1.0 - strength * field).astype(np.float32)
+
+
 def _size(mask: NDArray[np.bool_], spacing: float) -> float:
     if not mask.any():
         return 0.0
@@ -466,7 +479,10 @@ def _render_infarct(rng: np.random.Generator, plan: LesionPlan, subject: Subject
     return Lesion(
         plan.finding,
         box,
-        [Compartment("infarct_penumbra", penumbra), Compartment("infarct_core", core)],
+        [
+            Compartment("infarct_penumbra", penumbra),
+            Compartment("infarct_core", core * _texture(rng, core.shape, 0.25)),
+        ],
         mask,
         FindingDescriptor(
             plan.finding,
@@ -504,7 +520,7 @@ def _render_haemorrhage(
         "late_subacute": "blood_late_subacute",
         "chronic": "blood_chronic",
     }[age]
-    comps.append(Compartment(tissue, blood))
+    comps.append(Compartment(tissue, blood * _texture(rng, blood.shape, 0.3)))
     if age in {"late_subacute", "chronic"}:
         rim = np.clip(1.0 - np.abs(rr - 1.0) / 0.12, 0, 1) * 0.8
         comps.append(Compartment("blood_chronic", rim.astype(np.float32)))
@@ -552,7 +568,7 @@ def _render_meningioma(
     if bool(plan.params.get("oedema", False)):
         oed = np.clip((1.0 + 0.5 - rr) / 0.3, 0, 1) * (1 - frac) * subject.wm[box]
         comps.append(Compartment("oedema", oed.astype(np.float32)))
-    comps.append(Compartment("meningioma", frac))
+    comps.append(Compartment("meningioma", frac * _texture(rng, frac.shape, 0.1)))
     mask = frac > 0.5
     side, location = _location(plan.centres)
     return Lesion(
@@ -672,9 +688,9 @@ def _render_tumour(rng: np.random.Generator, plan: LesionPlan, subject: SubjectA
     comps.append(Compartment("oedema", oed.astype(np.float32)))
     necrotic = plan.variant == "high_grade" or (plan.variant == "metastasis" and r > 9)
     if plan.variant == "low_grade":
-        comps.append(Compartment("tumour_solid", frac))
+        comps.append(Compartment("tumour_solid", frac * _texture(rng, frac.shape, 0.35)))
     else:
-        comps.append(Compartment("tumour_rim", frac))
+        comps.append(Compartment("tumour_rim", frac * _texture(rng, frac.shape, 0.3)))
         if necrotic:
             core = np.clip((0.62 - rr) / 0.12, 0, 1) * frac
             comps.append(Compartment("tumour_necrosis", core.astype(np.float32)))
