@@ -53,6 +53,13 @@ from training.image.train import ImageTrainConfig, train_image_encoders
 )
 @click.option("--normalize-prediction/--raw-prediction", default=False, show_default=True)
 @click.option(
+    "--contrastive-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Add this weight times an image-report InfoNCE term to the MSE (0 = ALIGN MSE only).",
+)
+@click.option(
     "--augment",
     type=float,
     default=0.0,
@@ -77,6 +84,7 @@ def image_encoders(
     learning_rate: float,
     target_section: str,
     normalize_prediction: bool,
+    contrastive_weight: float,
     augment: float,
     num_workers: int,
     no_resume: bool,
@@ -94,6 +102,7 @@ def image_encoders(
         learning_rate=learning_rate,
         target_section=target_section,  # type: ignore[arg-type]  # click.Choice checked it
         normalize_prediction=normalize_prediction,
+        contrastive_weight=contrastive_weight,
         augment=augment,
         num_workers=num_workers,
         amp=amp,

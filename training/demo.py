@@ -119,6 +119,8 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
             learning_rate=1e-3,
             augment=args.augment,
             threads=args.threads,
+            target_section=args.target_section,
+            contrastive_weight=args.contrastive_weight,
         ),
     )
     lap("image_encoders", t)
@@ -164,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--text-epochs", type=int, default=4)
     parser.add_argument("--augment", type=float, default=0.5)
+    parser.add_argument(
+        "--target-section", choices=("report", "findings", "impression"), default="report"
+    )
+    parser.add_argument("--contrastive-weight", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -27,3 +27,24 @@ def alignment_loss(
 def cosine_agreement(prediction: Tensor, target: Tensor) -> Tensor:
     """Mean cosine similarity of predictions and targets (a readable validation metric)."""
     return torch.nn.functional.cosine_similarity(prediction.float(), target.float(), dim=-1).mean()
+
+
+def contrastive_alignment_loss(
+    prediction: Tensor, target: Tensor, temperature: float = 0.1
+) -> Tensor:
+    """Symmetric image-report InfoNCE within a batch (an option beside the ALIGN MSE).
+
+    Report embeddings of one corpus are close to each other (mean-pooled reports
+    share most of their words), so MSE to them is dominated by their common mean.
+    This term instead asks each image embedding to be nearer its own report than
+    the batch's other reports. Rows whose targets are identical (the same text,
+    e.g. two "Normal study." impressions) are not negatives of each other.
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"prediction shape {tuple(prediction.shape)} differs from target {tuple(target.shape)}"
+        )
+    from training.text.losses import info_nce
+
+    keys = [row.detach().float().cpu().numpy().tobytes().hex() for row in target]
+    return info_nce(prediction.float(), target.float(), temperature, keys=keys)

@@ -39,7 +39,11 @@ from pipeline.model.text_encoder import ReportEncoder
 from training.data.cache import CachedStudy, SequenceDataset, StudyCache, read_cache
 from training.image.augment import train_augmentation
 from training.image.distributed import DistContext, all_reduce_mean, barrier, init_distributed
-from training.image.losses import alignment_loss, cosine_agreement
+from training.image.losses import (
+    alignment_loss,
+    contrastive_alignment_loss,
+    cosine_agreement,
+)
 from training.text.train import load_report_encoder
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,10 @@ class ImageTrainConfig:
     target_section: Section = "report"
     """Which text the image embedding regresses: whole report, findings or impression."""
     normalize_prediction: bool = False
+    contrastive_weight: float = 0.0
+    """Weight of an image-report InfoNCE term added to the MSE
+    (:func:`training.image.losses.contrastive_alignment_loss`); 0 = pure ALIGN MSE."""
+    contrastive_temperature: float = 0.1
     augment: float = 0.0
     """Augmentation strength (0 = none, 1 = ±8° rotations, ±4 voxel shifts, ±6 % scale,
     intensity ±10 %, noise); see :mod:`training.image.augment`."""
@@ -156,6 +164,24 @@ def _validate(
     return (total_loss / n, total_cos / n) if n else (math.nan, math.nan)
 
 
+def constant_baseline_loss(
+    train: SequenceDataset, val: SequenceDataset, normalize_prediction: bool = False
+) -> float:
+    """Validation loss of the best constant prediction: the mean training target.
+
+    An encoder whose validation loss does not fall below this has learnt nothing
+    from the images (report embeddings that are all alike make this loss small, so
+    the raw validation loss alone says little). NaN when a split is empty.
+    """
+    train_keys = [s.key for s in train.items]
+    val_keys = [s.key for s in val.items]
+    if not train_keys or not val_keys:
+        return math.nan
+    mean = torch.stack([train.targets[k] for k in train_keys]).float().mean(dim=0)
+    val_targets = torch.stack([val.targets[k] for k in val_keys]).float()
+    return float(alignment_loss(mean.expand_as(val_targets), val_targets, normalize_prediction))
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     inner = getattr(model, "module", model)
     return inner if isinstance(inner, nn.Module) else model
@@ -183,6 +209,7 @@ def train_sequence_encoder(
             f"sequence {sequence}: {len(train_set)} training studies, fewer than "
             f"min_studies={cfg.min_studies}"
         )
+    baseline = constant_baseline_loss(train_set, val_set, cfg.normalize_prediction)
     embed_dim = int(next(iter(targets.values())).shape[0])
     init_args = image_encoder_args(cfg.config, embed_dim)
     model = build_network("SequenceEncoder", init_args).to(device)
@@ -256,6 +283,10 @@ def train_sequence_encoder(
             with _autocast(device, cfg.amp):
                 pred = model(images)
             loss = alignment_loss(pred, batch_targets, cfg.normalize_prediction)
+            if cfg.contrastive_weight > 0 and len(images) > 1:
+                loss = loss + cfg.contrastive_weight * contrastive_alignment_loss(
+                    pred, batch_targets, cfg.contrastive_temperature
+                )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -276,6 +307,7 @@ def train_sequence_encoder(
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_cosine": val_cos,
+            "val_baseline_loss": baseline,
         }
         history.append(record)
         improved = val_loss < best

@@ -35,6 +35,9 @@ def test_image_training_writes_best_checkpoint_and_history(trained: Trained) -> 
         history = json.loads((d / "history.json").read_text())["history"]
         assert len(history) == 8
         assert history[-1]["train_loss"] < history[0]["train_loss"]
+        # the constant-prediction baseline is recorded and is what a mean predictor scores
+        baseline = {h["val_baseline_loss"] for h in history}
+        assert len(baseline) == 1 and 0 < baseline.pop() < 1
 
 
 def test_resume_continues_from_the_last_epoch(trained: Trained, tmp_path: Path) -> None:
