@@ -1,17 +1,19 @@
 """3D saliency of the image-text similarity (Grad-CAM), mapped back onto the source slices.
 
 For one sequence's preprocessed volume and one finding, the explained quantity is
-the zero-shot similarity margin the score is built on (:mod:`pipeline.model.scoring`)::
+the finding's log-odds, whose sigmoid is the score
+(:func:`pipeline.model.scoring.finding_logits`, for either contrast of the
+bundle's :class:`~pipeline.model.scoring.ScoringSpec`), e.g. with
+``contrast="normal"``::
 
-    target = agg_pos(cos(v, p_i)) - agg_neg(cos(v, n_j))
+    target = (agg_pos(cos(v, p_i)) - agg_neg(cos(v, n_j))) / T
 
 with ``v`` the sequence encoder's embedding, ``p_i`` the finding's query
-sentences and ``n_j`` the normal references (the aggregations are the bundle's
-:class:`~pipeline.model.scoring.ScoringSpec`). Grad-CAM
+sentences and ``n_j`` the normal references. Grad-CAM
 (:class:`monai.visualize.GradCAM`) weights the activations of the encoder's deepest
 convolutional block with a usable resolution (:data:`MIN_CAM_GRID`) by the
-spatially averaged gradients of that target, keeps
-the positive part, upsamples to the preprocessed grid and normalises to [0, 1].
+spatially averaged gradients of that target, keeps the positive part, upsamples
+to the preprocessed grid and normalises to [0, 1].
 
 The map lives on the preprocessed grid; :func:`to_sitk` gives it the grid's
 world geometry (the affine of :func:`pipeline.preprocess.preprocess_with_affine`,
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -33,54 +34,39 @@ from pydicom.dataset import Dataset
 from torch import Tensor, nn
 
 from dicom_node.errors import DicomNodeError, ResultsError
-from pipeline.model.scoring import Aggregation, ScoringSpec
+from pipeline.model.scoring import EmbeddedQueries, ScoringSpec, finding_logits
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SimilarityQuery:
-    """What one map explains: a finding's query embeddings against the normal references.
+class FindingLogits(nn.Module):
+    """An image encoder followed by the log-odds of several findings of a query bank.
 
-    Attributes:
-        key: the finding id (or ``"triage"``), used to name the map.
-        positive: unit embeddings (K, E) of the finding's query sentences.
-        normal: unit embeddings (M, E) of the normal reference sentences.
-    """
-
-    key: str
-    positive: Tensor
-    normal: Tensor
-
-
-def _aggregate(similarities: Tensor, how: Aggregation) -> Tensor:
-    return similarities.max(dim=-1).values if how == "max" else similarities.mean(dim=-1)
-
-
-class SimilarityMargin(nn.Module):
-    """An image encoder followed by the similarity margins of several queries.
-
-    ``forward(x)`` returns (B, T): column ``t`` is query ``t``'s margin, which
+    ``forward(x)`` returns (B, T): column ``t`` is ``targets[t]``'s log-odds, which
     MONAI's CAM classes treat as a class logit (``class_idx=t``).
     """
 
     def __init__(
-        self, encoder: nn.Module, queries: Sequence[SimilarityQuery], spec: ScoringSpec
+        self,
+        encoder: nn.Module,
+        queries: EmbeddedQueries,
+        targets: Sequence[str],
+        spec: ScoringSpec,
     ) -> None:
         super().__init__()
+        unknown = [t for t in targets if t not in queries.findings]
+        if unknown:
+            raise ResultsError(f"heatmap targets {unknown} are not findings of the query bank")
         self.encoder = encoder
-        self.queries = list(queries)
+        self.queries = queries
+        self.targets = list(targets)
         self.spec = spec
 
     def forward(self, x: Tensor) -> Tensor:
-        """Margins (B, T) of the volumes ``x`` (B, 1, D, H, W)."""
+        """Log-odds (B, T) of the volumes ``x`` (B, 1, D, H, W)."""
         v = nn.functional.normalize(self.encoder(x).float(), dim=-1)
-        columns = []
-        for query in self.queries:
-            pos = _aggregate(v @ query.positive.to(v.device).T, self.spec.positive_aggregation)
-            neg = _aggregate(v @ query.normal.to(v.device).T, self.spec.normal_aggregation)
-            columns.append(pos - neg)
-        return torch.stack(columns, dim=-1)
+        logits = finding_logits(v, self.queries, self.spec)
+        return torch.stack([logits[t] for t in self.targets], dim=-1).float()
 
 
 MIN_CAM_GRID = 6
@@ -136,28 +122,30 @@ def cam_target_layer(encoder: nn.Module, x: Tensor, min_grid: int = MIN_CAM_GRID
 def grad_cam_maps(
     encoder: nn.Module,
     volume: Tensor | npt.NDArray[np.floating],
-    queries: Sequence[SimilarityQuery],
+    queries: EmbeddedQueries,
+    targets: Sequence[str],
     spec: ScoringSpec,
     device: torch.device | str = "cpu",
     within: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, npt.NDArray[np.float32]]:
-    """Grad-CAM maps of each query's similarity margin for one preprocessed volume.
+    """Grad-CAM maps of each target finding's log-odds for one preprocessed volume.
 
     Args:
         encoder: the sequence's image encoder (left in eval mode, weights untouched).
         volume: (1, D, H, W) preprocessed volume (or (B=1, 1, D, H, W)).
-        queries: what to explain, one map each.
-        spec: the bundle's scoring aggregations.
+        queries: the bundle's embedded query bank (``ModelBundle.queries``).
+        targets: finding ids to explain, one map each.
+        spec: the bundle's scoring spec.
         device: where to run.
         within: optional (D, H, W) mask (e.g. :func:`head_region`): the map is set
             to 0 outside it (saliency in the air around the head explains nothing).
 
     Returns:
-        query key -> map (D, H, W) on the preprocessed grid, in [0, 1].
+        finding id -> map (D, H, W) on the preprocessed grid, in [0, 1].
     """
     from monai.visualize.class_activation_maps import GradCAM
 
-    if not queries:
+    if not targets:
         return {}
     x = volume if isinstance(volume, Tensor) else torch.from_numpy(np.asarray(volume))
     if x.ndim == 4:
@@ -165,18 +153,18 @@ def grad_cam_maps(
     if x.ndim != 5 or x.shape[0] != 1:
         raise ResultsError(f"Grad-CAM takes one volume (1, 1, D, H, W), got {tuple(x.shape)}")
     x = x.to(device, torch.float32)
-    model = SimilarityMargin(encoder, queries, spec).eval()
+    model = FindingLogits(encoder, queries, targets, spec).eval()
     layer = cam_target_layer(encoder, x)
     cam = GradCAM(nn_module=model, target_layers=f"encoder.{layer}")
     maps: dict[str, npt.NDArray[np.float32]] = {}
     with torch.enable_grad():
-        for index, query in enumerate(queries):
+        for index, target in enumerate(targets):
             out = cam(x, class_idx=index)
             array = np.nan_to_num(np.asarray(out.detach().cpu().numpy(), dtype=np.float32))
             heat = array[0, 0]
             if within is not None:
                 heat = np.where(within, heat, 0.0).astype(np.float32)
-            maps[query.key] = heat
+            maps[target] = heat
     encoder.zero_grad(set_to_none=True)
     return maps
 

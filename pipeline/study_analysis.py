@@ -45,7 +45,6 @@ from pydicom.dataset import Dataset
 
 from dicom_node.errors import DicomNodeError, ResultsError
 from pipeline.heatmaps import (
-    SimilarityQuery,
     display_slices,
     grad_cam_maps,
     head_region,
@@ -53,7 +52,7 @@ from pipeline.heatmaps import (
     to_sitk,
 )
 from pipeline.model import ModelBundle, StudyScores
-from pipeline.model.inputs import _volume as sequence_volume
+from pipeline.model.inputs import sequence_volume
 from pipeline.model.queries import TRIAGE_FINDING
 from pipeline.preprocess import preprocess_with_affine
 from pipeline.results.heatmap_geometry import resample_to_slices, sort_slices
@@ -347,15 +346,12 @@ def make_heatmaps(
     inputs: list[HeatmapInput] = []
     peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
     for sequence, fids in by_sequence.items():
-        queries = [
-            SimilarityQuery(fid, bundle.queries.findings[fid], bundle.queries.normal)
-            for fid in fids
-        ]
         item = prepared[sequence]
         maps = grad_cam_maps(
             bundle.image_encoders[sequence],
             torch.from_numpy(item.tensor),
-            queries,
+            bundle.queries,
+            fids,
             bundle.manifest.scoring,
             bundle.device,
             within=head_region(item.tensor, bundle.preprocess_spec.clamp[0]),

@@ -11,8 +11,7 @@ import torch
 
 from dicom_node.errors import ResultsError
 from pipeline.heatmaps import (
-    SimilarityMargin,
-    SimilarityQuery,
+    FindingLogits,
     cam_target_layer,
     conv_blocks,
     display_slices,
@@ -21,6 +20,7 @@ from pipeline.heatmaps import (
     to_sitk,
 )
 from pipeline.model import ModelBundle
+from pipeline.model.scoring import EmbeddedQueries, ScoringSpec
 from pipeline.preprocess import preprocess_with_affine
 from pipeline.results.heatmap_geometry import reference_image, resample_to_slices, sort_slices
 from pipeline.series import SequenceClass, select_series
@@ -68,7 +68,7 @@ def test_peak_world_is_the_affine_image_of_the_argmax() -> None:
     assert image.TransformIndexToPhysicalPoint((1, 2, 3)) == pytest.approx((12.0, 26.0, 42.0))
 
 
-def test_grad_cam_explains_the_similarity_margin(tiny_bundle: ModelBundle) -> None:
+def test_grad_cam_explains_the_finding_log_odds(tiny_bundle: ModelBundle) -> None:
     encoder = tiny_bundle.image_encoders["T2"]
     shape = tiny_bundle.preprocess_spec.output_shape
     blocks = conv_blocks(encoder)
@@ -77,31 +77,41 @@ def test_grad_cam_explains_the_similarity_margin(tiny_bundle: ModelBundle) -> No
     assert layer in blocks and layer != blocks[-1]  # the last block is 1³ at 32³ input
     assert cam_target_layer(encoder, torch.zeros(1, 1, *shape), min_grid=1) == blocks[-1]
     volume = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
-    abnormal = tiny_bundle.queries.findings["abnormal"]
-    queries = [
-        SimilarityQuery("abnormal", abnormal, tiny_bundle.queries.normal),
-        SimilarityQuery("normal", tiny_bundle.queries.normal, abnormal),  # the negated margin
-    ]
-    margins = SimilarityMargin(encoder, queries, tiny_bundle.manifest.scoring)(volume[None])
-    assert margins.shape == (1, 2)
+    spec = tiny_bundle.manifest.scoring
+    targets = ["abnormal", "haemorrhage"]
+    logits = FindingLogits(encoder, tiny_bundle.queries, targets, spec)(volume[None])
+    scores = tiny_bundle.score({"T2": tiny_bundle.encode_image("T2", volume)})
+    for column, fid in enumerate(targets):  # the explained quantity is the score's log-odds
+        score = float(torch.sigmoid(logits[0, column].detach().double()))
+        assert score == pytest.approx(scores.findings[fid].per_sequence["T2"], abs=1e-4)
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
-    maps = grad_cam_maps(encoder, volume, queries, tiny_bundle.manifest.scoring)
-    assert set(maps) == {"abnormal", "normal"}
+    maps = grad_cam_maps(encoder, volume, tiny_bundle.queries, targets, spec)
+    assert set(maps) == set(targets)
     for heat in maps.values():
         assert heat.shape == shape
         assert np.isfinite(heat).all()
         assert heat.min() >= 0.0 and heat.max() <= 1.0 + 1e-6
-    # Grad-CAM keeps the positive evidence: of a margin and its negation, one has some
-    assert any(heat.max() > 0 for heat in maps.values())
     assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    # Grad-CAM keeps the positive evidence: of a margin and its negation, one has some
+    swapped = EmbeddedQueries(
+        normal=tiny_bundle.queries.findings["abnormal"],
+        findings={
+            "abnormal": tiny_bundle.queries.findings["abnormal"],
+            "normal": tiny_bundle.queries.normal,
+        },
+    )
+    plain = ScoringSpec(contrast="normal")
+    pair = grad_cam_maps(encoder, volume, tiny_bundle.queries, ["abnormal"], plain)
+    pair |= grad_cam_maps(encoder, volume, swapped, ["normal"], plain)
+    assert any(heat.max() > 0 for heat in pair.values())
     outside = np.zeros(shape, dtype=bool)
     outside[: shape[0] // 2] = True
-    masked = grad_cam_maps(
-        encoder, volume, queries[:1], tiny_bundle.manifest.scoring, within=outside
-    )
+    masked = grad_cam_maps(encoder, volume, tiny_bundle.queries, ["abnormal"], spec, within=outside)
     assert not masked["abnormal"][~outside].any()
     with pytest.raises(ResultsError):
-        grad_cam_maps(encoder, torch.zeros(2, 1, *shape), queries, tiny_bundle.manifest.scoring)
+        grad_cam_maps(encoder, torch.zeros(2, 1, *shape), tiny_bundle.queries, targets, spec)
+    with pytest.raises(ResultsError):
+        FindingLogits(encoder, tiny_bundle.queries, ["no_such_finding"], spec)
 
 
 def test_display_slices_keep_one_high_b_image_per_position(abnormal_study: Path) -> None:
