@@ -8,7 +8,8 @@ what the task records and delivers (see :mod:`pipeline.tasks`).
 
 * The bundle is loaded once per worker process and kept warm (cache keyed by
   path and device). ``settings.bundle``, else the demo bundle
-  (:data:`DEMO_BUNDLE`) when it exists, else the study is "not analysed" with
+  (:data:`DEMO_BUNDLE`, ``$NEUROTRIAGE_DEMO_BUNDLE`` overrides, empty disables)
+  when it exists, else the study is "not analysed" with
   :data:`NO_BUNDLE_REASON` (no SR: nothing about the study is wrong).
 * A study with no usable sequence is "not analysed" WITH an SR carrying the
   reason, delivered like any result.
@@ -20,6 +21,7 @@ what the task records and delivers (see :mod:`pipeline.tasks`).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Mapping
@@ -49,13 +51,22 @@ _bundles: dict[tuple[str, str], ModelBundle] = {}
 _bundles_lock = threading.Lock()
 
 
+DEMO_BUNDLE_ENV = "NEUROTRIAGE_DEMO_BUNDLE"
+"""Environment variable overriding :data:`DEMO_BUNDLE`; empty: no demo fallback (tests)."""
+
+
+def demo_bundle() -> Path | None:
+    """The demo bundle when it exists (:data:`DEMO_BUNDLE`, or ``$NEUROTRIAGE_DEMO_BUNDLE``)."""
+    value = os.environ.get(DEMO_BUNDLE_ENV)
+    path = DEMO_BUNDLE if value is None else (Path(value) if value.strip() else None)
+    return path if path is not None and (path / "manifest.json").is_file() else None
+
+
 def bundle_path(settings: NodeSettings) -> Path | None:
     """The configured bundle, else the demo bundle if present, else None."""
     if settings.bundle is not None:
         return settings.bundle
-    if (DEMO_BUNDLE / "manifest.json").is_file():
-        return DEMO_BUNDLE
-    return None
+    return demo_bundle()
 
 
 def get_bundle(path: Path, device: str) -> ModelBundle:

@@ -18,6 +18,10 @@ from sqlalchemy import Engine, create_engine, text
 from dicom_node.registry import create_registry_engine, init_registry
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+# No test analyses with the demo bundle by accident (deploy/models/demo exists once
+# built): nodes and workers started by tests inherit this; tests pass --bundle.
+os.environ.setdefault("NEUROTRIAGE_DEMO_BUNDLE", "")
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

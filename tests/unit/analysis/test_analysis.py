@@ -179,11 +179,13 @@ def test_run_analysis_writes_the_outbox_and_chains_versions(
 def test_run_analysis_without_a_bundle_or_study(
     tmp_path: Path, tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(analysis_module, "DEMO_BUNDLE", tmp_path / "no-demo")
+    monkeypatch.setenv(analysis_module.DEMO_BUNDLE_ENV, "")
     settings = load_settings(data_dir=tmp_path / "node")
     assert analysis_module.run_analysis("1.2.3", 1, settings) == {
         "not_analysed_reason": analysis_module.NO_BUNDLE_REASON
     }
+    monkeypatch.setenv(analysis_module.DEMO_BUNDLE_ENV, str(tiny_bundle_dir))
+    assert analysis_module.bundle_path(settings) == tiny_bundle_dir
     settings = load_settings(data_dir=tmp_path / "node", bundle=tmp_path)
     reason = analysis_module.run_analysis("1.2.3", 1, settings)["not_analysed_reason"]
     assert "cannot be used" in reason
