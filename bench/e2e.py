@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +41,9 @@ from typing import Any
 
 import psutil
 import pydicom
+
+# The bench reuses the test suite's peers (Orthanc, tiny bundles): run it from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.analysis import DEMO_BUNDLE
 from tests.analysis_support import (
