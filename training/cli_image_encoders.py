@@ -66,6 +66,13 @@ from training.image.train import ImageTrainConfig, train_image_encoders
     show_default=True,
     help="Augmentation strength (0 = off, 1 = default ranges).",
 )
+@click.option(
+    "--pooling",
+    type=click.Choice(["avg", "max"]),
+    default="avg",
+    show_default=True,
+    help="Global pooling of the CNN's last feature map (max keeps small focal lesions).",
+)
 @click.option("--workers", "num_workers", type=int, default=0, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Start again even if checkpoints exist.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
@@ -86,6 +93,7 @@ def image_encoders(
     normalize_prediction: bool,
     contrastive_weight: float,
     augment: float,
+    pooling: str,
     num_workers: int,
     no_resume: bool,
     amp: bool,
@@ -104,6 +112,7 @@ def image_encoders(
         normalize_prediction=normalize_prediction,
         contrastive_weight=contrastive_weight,
         augment=augment,
+        pooling=pooling,  # type: ignore[arg-type]  # click.Choice checked it
         num_workers=num_workers,
         amp=amp,
         resume=not no_resume,

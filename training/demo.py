@@ -121,6 +121,7 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
             threads=args.threads,
             target_section=args.target_section,
             contrastive_weight=args.contrastive_weight,
+            pooling=args.pooling,
         ),
     )
     lap("image_encoders", t)
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         "--target-section", choices=("report", "findings", "impression"), default="report"
     )
     parser.add_argument("--contrastive-weight", type=float, default=0.0)
+    parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -29,6 +29,10 @@ BACKBONES: dict[str, type[nn.Module]] = {
 }
 
 
+POOLINGS: tuple[str, ...] = ("avg", "max")
+"""Global pooling choices of :class:`SequenceEncoder`."""
+
+
 class SequenceEncoder(nn.Module):
     """3D CNN backbone -> feature vector -> MLP projection head -> embedding.
 
@@ -40,6 +44,9 @@ class SequenceEncoder(nn.Module):
         embed_dim: size of the text embedding space.
         hidden_dim: width of the projection head's hidden layer.
         in_channels: image channels (1 for one MRI sequence).
+        pooling: global pooling of the last feature map: ``"avg"`` (MONAI's
+            default) or ``"max"``, which keeps a small focal lesion's response
+            instead of averaging it away over the whole head.
     """
 
     def __init__(
@@ -50,16 +57,24 @@ class SequenceEncoder(nn.Module):
         embed_dim: int = 256,
         hidden_dim: int = 512,
         in_channels: int = 1,
+        pooling: str = "avg",
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise BundleError(f"backbone {backbone!r} is not one of {sorted(BACKBONES)}")
+        if pooling not in POOLINGS:
+            raise BundleError(f"pooling {pooling!r} is not one of {sorted(POOLINGS)}")
         self.backbone = BACKBONES[backbone](
             spatial_dims=3,
             in_channels=in_channels,
             out_channels=feature_dim,
             **dict(backbone_args or {}),
         )
+        if pooling == "max":
+            # MONAI DenseNets end in class_layers = relu, pool, flatten, out
+            head_layers = self.backbone.get_submodule("class_layers")
+            head_layers.pool = nn.AdaptiveMaxPool3d(1)
+        self.pooling = pooling
         self.head = nn.Sequential(
             nn.GELU(),
             nn.Linear(feature_dim, hidden_dim),
@@ -137,10 +152,16 @@ IMAGE_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def image_encoder_args(config: str, embed_dim: int) -> dict[str, Any]:
-    """Init arguments of :class:`SequenceEncoder` for a named config and embedding size."""
+def image_encoder_args(config: str, embed_dim: int, pooling: str = "avg") -> dict[str, Any]:
+    """Init arguments of :class:`SequenceEncoder` for a named config and embedding size.
+
+    ``pooling`` is stored only when it is not the default, so manifests written
+    before the option existed describe the same network.
+    """
     if config not in IMAGE_CONFIGS:
         raise BundleError(f"image encoder config {config!r} is not one of {sorted(IMAGE_CONFIGS)}")
     args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in IMAGE_CONFIGS[config].items()}
     args["embed_dim"] = embed_dim
+    if pooling != "avg":
+        args["pooling"] = pooling
     return args
