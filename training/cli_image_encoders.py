@@ -46,10 +46,10 @@ from training.image.train import ImageTrainConfig, train_image_encoders
 @click.option(
     "--target",
     "target_section",
-    type=click.Choice(["report", "findings", "impression"]),
+    type=click.Choice(["report", "findings", "impression", "affirmed"]),
     default="report",
     show_default=True,
-    help="Which report text the images regress.",
+    help="Which report text the images regress (affirmed: without purely negated sentences).",
 )
 @click.option("--normalize-prediction/--raw-prediction", default=False, show_default=True)
 @click.option(

@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text-epochs", type=int, default=4)
     parser.add_argument("--augment", type=float, default=0.5)
     parser.add_argument(
-        "--target-section", choices=("report", "findings", "impression"), default="report"
+        "--target-section",
+        choices=("report", "findings", "impression", "affirmed"),
+        default="report",
     )
     parser.add_argument("--contrastive-weight", type=float, default=0.0)
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg")

@@ -48,7 +48,7 @@ from training.text.train import load_report_encoder
 
 logger = logging.getLogger(__name__)
 
-Section = Literal["report", "findings", "impression"]
+Section = Literal["report", "findings", "impression", "affirmed"]
 NETWORK_FILE = "network.json"
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.pt"
@@ -66,7 +66,9 @@ class ImageTrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     target_section: Section = "report"
-    """Which text the image embedding regresses: whole report, findings or impression."""
+    """Which text the image embedding regresses: whole report, findings, impression, or
+    ``affirmed`` (the whole report without its purely negated sentences, see
+    :meth:`training.labels.negex.NegExExtractor.drop_negated`)."""
     normalize_prediction: bool = False
     contrastive_weight: float = 0.0
     """Weight of an image-report InfoNCE term added to the MSE
@@ -111,6 +113,10 @@ def section_text(study: CachedStudy, section: Section) -> str:
         return study.findings
     if section == "impression":
         return study.impression
+    if section == "affirmed":
+        from training.labels.negex import NegExExtractor
+
+        return NegExExtractor().drop_negated(study.report.text)
     return study.report.text
 
 

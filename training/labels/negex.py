@@ -135,6 +135,26 @@ class NegExExtractor:
                     states[fid] = state
         return states
 
+    def drop_negated(self, text: str, fallback: str = "normal study") -> str:
+        """``text`` without the sentences whose every finding mention is negated.
+
+        "No hydrocephalus." or "No restricted diffusion to suggest acute
+        infarction." name a finding that is absent; a mean-pooled report
+        embedding still moves towards that finding's words. Sentences that
+        mention no finding, or at least one present/hedged one, are kept.
+        ``fallback`` is returned when nothing is left.
+        """
+        kept = []
+        for sentence in _SENTENCE_RE.split(text):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            states = self.sentence_mentions(sentence)
+            if states and all(state == "negated" for state in states.values()):
+                continue
+            kept.append(sentence)
+        return " ".join(kept) or fallback
+
     def extract(self, text: str) -> ExtractedLabels:
         """Labels of one report's text (findings and impression together)."""
         present: dict[str, int] = dict.fromkeys(self.findings, 0)

@@ -101,3 +101,30 @@ def test_agreement_with_the_synthetic_generator_truth() -> None:
     for row in rows:
         assert row.accuracy >= 0.97, row
         assert row.kappa >= 0.9, row
+
+
+def test_drop_negated_keeps_affirmed_and_neutral_sentences() -> None:
+    text = (
+        "Acute infarct in the left MCA territory. No hydrocephalus. "
+        "The orbits are unremarkable. No intracranial haemorrhage or mass."
+    )
+    kept = NegExExtractor().drop_negated(text)
+    assert kept == "Acute infarct in the left MCA territory. The orbits are unremarkable."
+    assert NegExExtractor().drop_negated("No hydrocephalus.") == "normal study"
+    assert NegExExtractor().drop_negated("No hydrocephalus.", fallback="") == ""
+
+
+def test_affirmed_target_section_drops_negated_sentences() -> None:
+    from training.data.cache import CachedStudy
+    from training.image.train import section_text
+
+    study = CachedStudy(
+        key="1.2.3",
+        split="train",
+        findings="No hydrocephalus. Enhancing extra-axial lesion, likely a meningioma.",
+        impression="Meningioma.",
+        sequences={},
+    )
+    text = section_text(study, "affirmed")
+    assert "hydrocephalus" not in text and "meningioma" in text
+    assert section_text(study, "report").count("hydrocephalus") == 1
