@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dicom_node.errors import TrainingError
 
@@ -37,6 +37,26 @@ _TEXT_KEYS = ("report", "text", "report_text", "Report")
 _PATIENT_KEYS = ("patient_key", "patient_id", "PatientID", "patient")
 _HEADING_RE = re.compile(r"\n?\s*(?:IMPRESSION|CONCLUSION|SUMMARY|OPINION)\s*:\s*", re.IGNORECASE)
 _FINDINGS_HEADING_RE = re.compile(r"^\s*(?:FINDINGS|REPORT)\s*:\s*", re.IGNORECASE)
+
+
+TargetText = Literal["report", "findings", "impression", "affirmed"]
+"""Which text of a report image encoders regress (and the text ceiling scores)."""
+
+
+def target_text(report: ReportRecord, target: TargetText = "report") -> str:
+    """The text of ``report`` used as a training target: the whole report, one section,
+    or ``affirmed`` (the whole report without its purely negated sentences)."""
+    if target == "findings":
+        return report.findings
+    if target == "impression":
+        return report.impression
+    if target == "affirmed":
+        from training.labels.negex import NegExExtractor
+
+        return NegExExtractor().drop_negated(report.text)
+    if target == "report":
+        return report.text
+    raise TrainingError(f"target text {target!r} is not one of report/findings/impression/affirmed")
 
 
 @dataclass(frozen=True)

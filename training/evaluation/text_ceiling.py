@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.model.queries import QueryBank, default_query_bank
 from pipeline.model.scoring import EmbeddedQueries, ScoringSpec, finding_scores
 from pipeline.model.text_encoder import ReportEncoder
-from training.data.reports import ReportRecord
+from training.data.reports import ReportRecord, TargetText, target_text
 from training.evaluation.metrics import auc_mann_whitney
 from training.labels.negex import NegExExtractor
 
@@ -26,11 +26,13 @@ def report_zero_shot_auc(
     reports: Sequence[ReportRecord],
     bank: QueryBank | None = None,
     spec: ScoringSpec | None = None,
+    target: TargetText = "report",
 ) -> dict[str, float]:
     """finding id -> AUC of scoring each report's own embedding against the bank.
 
     Labels are the reports' known labels when every report has them, else the
-    NegEx extractor's; ``abnormal`` defaults to "any finding".
+    NegEx extractor's; ``abnormal`` defaults to "any finding". ``target`` picks the
+    text embedded for each report, as the image encoders' target does.
     """
     bank = bank or default_query_bank()
     spec = spec or ScoringSpec()
@@ -45,7 +47,8 @@ def report_zero_shot_auc(
         findings={f.id: encoder.encode(f.sentences) for f in bank.findings},
         bank_ids=tuple(bank.finding_ids),
     )
-    scores = finding_scores(encoder.encode(texts), queries, spec)
+    embedded = encoder.encode([target_text(r, target) for r in reports])
+    scores = finding_scores(embedded, queries, spec)
     out: dict[str, float] = {}
     for fid, values in scores.items():
         if fid == "abnormal":

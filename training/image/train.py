@@ -37,6 +37,7 @@ from dicom_node.errors import TrainingError
 from pipeline.model.networks import build_network, image_encoder_args
 from pipeline.model.text_encoder import ReportEncoder
 from training.data.cache import CachedStudy, SequenceDataset, StudyCache, read_cache
+from training.data.reports import TargetText, target_text
 from training.image.augment import train_augmentation
 from training.image.distributed import DistContext, all_reduce_mean, barrier, init_distributed
 from training.image.losses import (
@@ -48,7 +49,7 @@ from training.text.train import load_report_encoder
 
 logger = logging.getLogger(__name__)
 
-Section = Literal["report", "findings", "impression", "affirmed"]
+Section = TargetText
 NETWORK_FILE = "network.json"
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.pt"
@@ -109,15 +110,7 @@ class SequenceTrainResult:
 
 def section_text(study: CachedStudy, section: Section) -> str:
     """The text of ``study`` that its images should embed to."""
-    if section == "findings":
-        return study.findings
-    if section == "impression":
-        return study.impression
-    if section == "affirmed":
-        from training.labels.negex import NegExExtractor
-
-        return NegExExtractor().drop_negated(study.report.text)
-    return study.report.text
+    return target_text(study.report, section)
 
 
 def report_targets(

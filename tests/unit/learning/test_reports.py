@@ -57,3 +57,16 @@ def test_bad_rows_name_the_problem(tmp_path: Path) -> None:
         load_reports(tmp_path / "r.txt")
     with pytest.raises(TrainingError, match="not found"):
         load_reports(tmp_path / "missing.csv")
+
+
+def test_target_text_picks_the_section_and_refuses_unknown_targets() -> None:
+    from dicom_node.errors import TrainingError
+    from training.data.reports import ReportRecord, target_text
+
+    report = ReportRecord(findings="No hydrocephalus. Large meningioma.", impression="Meningioma.")
+    assert target_text(report, "impression") == "Meningioma."
+    assert target_text(report, "findings") == report.findings
+    assert target_text(report) == report.text
+    assert target_text(report, "affirmed") == "Meningioma. Large meningioma."
+    with pytest.raises(TrainingError, match="'summary'"):
+        target_text(report, "summary")  # type: ignore[arg-type]
