@@ -151,9 +151,12 @@ def assign_split(patient_key: str, site: str | None, cfg: PrepareConfig) -> str:
         return "test"
     digest = hashlib.sha256(f"{cfg.seed}:{patient_key}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < cfg.test_fraction and not cfg.test_sites:
+    # with held-out sites there is no random test share: the patients it would
+    # have taken train (they used to go to val, making it test + val fraction)
+    test_share = 0.0 if cfg.test_sites else cfg.test_fraction
+    if u < test_share:
         return "test"
-    if u < cfg.test_fraction + cfg.val_fraction:
+    if u < test_share + cfg.val_fraction:
         return "val"
     return "train"
 

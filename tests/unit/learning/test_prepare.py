@@ -27,6 +27,14 @@ def test_held_out_sites_go_to_test_and_no_one_else_does() -> None:
     assert others == {"train", "val"}
 
 
+def test_with_held_out_sites_val_takes_only_the_val_fraction() -> None:
+    # the random test share is not used when sites are held out: it must not go to val
+    cfg = PrepareConfig(test_sites=("ge_b",), val_fraction=0.2, test_fraction=0.15)
+    counts = Counter(assign_split(f"patient-{i}", "siemens_a", cfg) for i in range(2000))
+    assert abs(counts["val"] / 2000 - 0.2) < 0.03
+    assert abs(counts["train"] / 2000 - 0.8) < 0.03
+
+
 def test_label_file_by_uid_and_accession(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text(
