@@ -62,6 +62,14 @@ class ScoringSpec(BaseModel):
     temperature: float = Field(default=0.05, gt=0.0)
     fusion: Fusion = "mean_embedding"
     contrast: Contrast = "normal"
+    finding_contrast: dict[str, Contrast] = Field(default_factory=dict)
+    """Per-finding overrides of ``contrast`` (finding id -> contrast), chosen on
+    validation: e.g. ``abnormal`` is often best against every finding ("all") while
+    a finding is best against the normal references only."""
+
+    def contrast_of(self, finding_id: str) -> Contrast:
+        """The contrast used for ``finding_id``."""
+        return self.finding_contrast.get(finding_id, self.contrast)
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,23 @@ def finding_logits(
         for fid, q in queries.findings.items()
     }
     t = spec.temperature
-    if spec.contrast == "normal":
+    wanted = {spec.contrast_of(fid) for fid in s_pos}
+    unknown = sorted(wanted - set(CONTRASTS))
+    if unknown:
+        raise BundleError(f"contrast {unknown[0]!r} is not one of {CONTRASTS}")
+    if wanted == {"normal"}:
         return {fid: (s - s_neg) / t for fid, s in s_pos.items()}
-    if spec.contrast != "all":
-        raise BundleError(f"contrast {spec.contrast!r} is not one of {CONTRASTS}")
+    against_all = _all_contrast_logits(s_pos, s_neg, t, queries)
+    return {
+        fid: (s - s_neg) / t if spec.contrast_of(fid) == "normal" else against_all[fid]
+        for fid, s in s_pos.items()
+    }
+
+
+def _all_contrast_logits(
+    s_pos: dict[str, Tensor], s_neg: Tensor, t: float, queries: EmbeddedQueries
+) -> dict[str, Tensor]:
+    """Log-odds of each finding's share of the softmax over {normal, bank findings}."""
     bank = queries.bank_ids if queries.bank_ids is not None else tuple(s_pos)
     competitors = [fid for fid in bank if fid != TRIAGE_FINDING and fid in s_pos]
     logits = torch.stack([s_neg, *(s_pos[f] for f in competitors)], dim=-1) / t

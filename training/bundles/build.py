@@ -110,7 +110,8 @@ def build_bundle(
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
     spec, candidates = select_scoring(embeddings, val_labels, queries)
-    if spec.contrast == "normal":  # T only spreads the scores here; rankings are unchanged
+    if spec.contrast == "normal" and not spec.finding_contrast:
+        # T only spreads the scores here; rankings are unchanged
         raw = score_studies(embeddings, queries, spec)
         spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
     val_scores = score_studies(embeddings, queries, spec)

@@ -81,8 +81,51 @@ def select_scoring(
         if not math.isnan(auc) and auc > best_auc + 1e-9:
             best, best_auc = spec, auc
     chosen = best or ScoringSpec(temperature=temperature)
+    chosen = select_finding_contrasts(embeddings, labels, queries, chosen)
     logger.info("scoring chosen on validation: %s (mean AUC %.4f)", chosen, best_auc)
     return chosen, tried
+
+
+def _finding_aucs(
+    scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    out = {}
+    for fid, s in scores.items():
+        y = labels.get(fid)
+        if y is None:
+            continue
+        ok = ~np.isnan(s)
+        if _both_classes(y[ok]):
+            out[fid] = auc_mann_whitney(y[ok], s[ok])
+    return out
+
+
+def select_finding_contrasts(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+    min_gain: float = 0.01,
+) -> ScoringSpec:
+    """``spec`` with ``finding_contrast`` overrides where the other contrast is better.
+
+    For each finding with both classes in validation, the AUC under the other
+    contrast (same aggregations, fusion and temperature) replaces the global one
+    when it is higher by at least ``min_gain`` (small validation sets are noisy).
+    On generated reports the triage finding was best against every finding and
+    most findings against the normal references only (``docs/model.md``).
+    """
+    other: Contrast = "all" if spec.contrast == "normal" else "normal"
+    base = _finding_aucs(score_studies(embeddings, queries, spec), labels)
+    alt_spec = spec.model_copy(update={"contrast": other, "finding_contrast": {}})
+    alt = _finding_aucs(score_studies(embeddings, queries, alt_spec), labels)
+    overrides = {
+        fid: other for fid, auc in alt.items() if fid in base and auc >= base[fid] + min_gain
+    }
+    if not overrides:
+        return spec
+    logger.info("per-finding contrast overrides chosen on validation: %s", overrides)
+    return spec.model_copy(update={"finding_contrast": overrides})
 
 
 def spread_temperature(

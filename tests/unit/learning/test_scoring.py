@@ -142,3 +142,50 @@ def test_logits_are_the_log_odds_of_the_scores_and_differentiable() -> None:
         logits["mass"].sum().backward()
         assert image.grad is not None and image.grad.abs().sum() > 0
         image.grad = None
+
+
+def test_per_finding_contrast_overrides_only_that_finding() -> None:
+    queries = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={
+            "abnormal": _unit([0, 0.5, 0.5, 0]),
+            "bleed": _unit([0, 1, 0, 0]),
+            "mass": _unit([0, 0, 1, 0]),
+        },
+        bank_ids=("abnormal", "bleed", "mass"),
+    )
+    images = _unit([0.2, 0.4, 1, 0], [1, 0.1, 0.1, 0], [0.1, 1, 0.3, 0])
+    vs_normal = finding_scores(images, queries, ScoringSpec(contrast="normal", temperature=0.1))
+    vs_all = finding_scores(images, queries, ScoringSpec(contrast="all", temperature=0.1))
+    mixed_spec = ScoringSpec(contrast="normal", temperature=0.1, finding_contrast={"bleed": "all"})
+    mixed = finding_scores(images, queries, mixed_spec)
+    assert torch.equal(mixed["bleed"], vs_all["bleed"])
+    assert torch.equal(mixed["mass"], vs_normal["mass"])
+    assert torch.equal(mixed["abnormal"], vs_normal["abnormal"])
+    assert mixed_spec.contrast_of("bleed") == "all" and mixed_spec.contrast_of("mass") == "normal"
+    # round trip through the manifest's JSON form
+    assert ScoringSpec.model_validate_json(mixed_spec.model_dump_json()) == mixed_spec
+    with pytest.raises(ValueError):
+        ScoringSpec(finding_contrast={"bleed": "others"})  # type: ignore[dict-item]
+
+
+def test_finding_contrast_is_chosen_on_validation_where_it_helps() -> None:
+    import numpy as np
+
+    from training.bundles.calibrate import select_finding_contrasts
+
+    queries = EmbeddedQueries(
+        normal=_unit([1, 0, 0, 0]),
+        findings={"bleed": _unit([0, 1, 0, 0]), "mass": _unit([0, 0, 1, 0])},
+        bank_ids=("bleed", "mass"),
+    )
+    # masses lean towards bleed too: against normal alone they outscore the true bleeds
+    bleeds = ([0.6, 1, 0, 0], [0.5, 1, 0.05, 0])
+    masses = ([0, 1, 1.2, 0], [0, 1.1, 1.2, 0])
+    images = _unit(*bleeds, *masses, [1, 0, 0, 0], [1, 0.1, 0, 0])
+    embeddings = [{"T2": row} for row in images]
+    labels = {"bleed": np.array([1, 1, 0, 0, 0, 0]), "mass": np.array([0, 0, 1, 1, 0, 0])}
+    spec = ScoringSpec(contrast="normal", temperature=0.1)
+    chosen = select_finding_contrasts(embeddings, labels, queries, spec)
+    assert chosen.finding_contrast == {"bleed": "all"}
+    assert chosen.contrast == "normal"
