@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,33 +144,12 @@ def serve_node(
     """``dicom-node serve`` (subprocess) with the managed worker, external broker, a bundle
     and one destination; yields (process, DICOM port). The log is ``data_dir/../serve.log``."""
     from tests.conftest import free_port
-    from tests.orchestration_support import stop_process, wait_for_port
+    from tests.orchestration_support import serve_subprocess
 
     port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log = data_dir.parent / "serve.log"
-    command = [
-        sys.executable,
-        "-c",
-        "from dicom_node.cli import main; main()",
-        "-v",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--ae-title",
-        AET,
-        "--allow",
-        "STORESCU",
+    args = [
         "--quiet-period",
         str(quiet_period),
-        "--scp-processes",
-        "1",
-        "--min-free-disk-mb",
-        "1",
         "--metrics-port",
         "0",
         "--broker",
@@ -184,16 +162,8 @@ def serve_node(
         destination,
     ]
     env = {**os.environ, **(extra_env or {})}
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_port(port, 60)
+    with serve_subprocess(data_dir, port, AET, args, env) as (process, _log):
         yield process, port
-    except BaseException:
-        sys.stderr.write(log.read_text(errors="replace")[-6000:])
-        raise
-    finally:
-        stop_process(process, 30)
 
 
 def node_status(data_dir: Path) -> dict[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -202,3 +202,52 @@ def wait_for_port(port: int, timeout: float) -> None:
             return sock.connect_ex(("127.0.0.1", port)) == 0
 
     wait_until(_open, timeout, 0.1, f"port {port}")
+
+
+@contextmanager
+def serve_subprocess(
+    data_dir: Path,
+    port: int,
+    ae_title: str,
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``dicom-node -v serve`` as a subprocess on loopback, one SCP process, caller
+    ``STORESCU`` allowed; ``args`` adds flags. Yields (process, log path) once the port
+    accepts connections; prints the log's tail if the test fails; stops it after."""
+    log = data_dir.parent / "serve.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-c",
+        "from dicom_node.cli import main; main()",
+        "-v",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--ae-title",
+        ae_title,
+        "--allow",
+        "STORESCU",
+        "--scp-processes",
+        "1",
+        "--min-free-disk-mb",
+        "1",
+        *args,
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=dict(env) if env else None
+        )
+    try:
+        wait_for_port(port, 60)
+        yield process, log
+    except BaseException:
+        sys.stderr.write(log.read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        stop_process(process, 30)

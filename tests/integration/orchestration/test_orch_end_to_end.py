@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +33,11 @@ from pydicom.uid import generate_uid
 from dicom_node.cli import main
 from pipeline.analysis import NO_BUNDLE_REASON
 from tests.conftest import free_port, require_tool
-from tests.orchestration_support import celery_worker, stop_process, wait_for_port, wait_until
+from tests.orchestration_support import (
+    celery_worker,
+    serve_subprocess,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,44 +91,9 @@ def send_study(groups: dict[str, list[Path]], port: int) -> None:
 
 @contextmanager
 def serve(data_dir: Path, port: int, metrics_port: int, *extra: str) -> Iterator[Any]:
-    log = data_dir.parent / "serve.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-c",
-        "from dicom_node.cli import main; main()",
-        "-v",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--ae-title",
-        AET,
-        "--allow",
-        "STORESCU",
-        "--quiet-period",
-        "2",
-        "--scp-processes",
-        "1",
-        "--min-free-disk-mb",
-        "1",
-        "--metrics-port",
-        str(metrics_port),
-        *extra,
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, 60)
+    args = ["--quiet-period", "2", "--metrics-port", str(metrics_port), *extra]
+    with serve_subprocess(data_dir, port, AET, args) as (process, log):
         yield process
-    except BaseException:
-        sys.stderr.write(log.read_text()[-5000:])
-        raise
-    finally:
-        stop_process(process, 30)
     assert process.returncode == 0, log.read_text()[-3000:]
 
 
