@@ -10,6 +10,15 @@ The default is ALIGN's recipe: reorient, resample to 1 mm³, find the head
 centre, crop/pad a 180 mm cube around it, resize to 120³, z-score inside the
 head, clamp to [-1, 5].
 
+The head is found by Otsu's threshold (SimpleITK), not by a fraction of the
+brightest voxels: a bright lesion (a FLAIR tumour, a haematoma) would otherwise
+shrink the mask to the lesion, centre the crop on it and cut the head off —
+exactly on the abnormal studies. Along the superior-inferior axis the box is
+anchored on the vertex (``vertex_margin_mm`` above the top of the head), not on
+the mask's centroid, because the inferior coverage varies between protocols (a
+3D sagittal T1 includes the neck, a 2D axial slab stops at the skull base); the
+same anatomy then lands at the same place in every sequence and at every site.
+
 Output layout: ``(1, D0, D1, D2)`` float32 where axis ``n`` runs towards the
 n-th letter of ``spec.orientation`` (``"LPS"``: D0 right->left, D1
 anterior->posterior, D2 inferior->superior).
@@ -43,8 +52,14 @@ class PreprocessSpec(BaseModel):
         spacing_mm: voxel size after resampling (mm).
         crop_mm: size of the head-centred box cut out (padded where needed), mm.
         output_shape: array shape given to the model (after resize).
-        head_threshold: a voxel is "head" when above this fraction of the
-            99.5th intensity percentile.
+        head_threshold: ``head_mask="percentile"`` only: a voxel is "head" when
+            above this fraction of the 99.5th intensity percentile.
+        head_mask: ``"otsu"`` (default; robust to bright lesions) or
+            ``"percentile"`` (the first releases' rule).
+        centre_si: ``"vertex"`` (default: the box's top edge sits
+            ``vertex_margin_mm`` above the highest head voxel) or ``"centroid"``
+            (the mask's centroid, as along the other axes).
+        vertex_margin_mm: air kept above the vertex with ``centre_si="vertex"``.
         clamp: value range after z-scoring inside the head.
         resample_mode: interpolation for resampling (MONAI ``Spacing`` mode).
         resize_mode: interpolation for the final resize (MONAI ``Resize`` mode).
@@ -58,6 +73,9 @@ class PreprocessSpec(BaseModel):
     crop_mm: tuple[float, float, float] = (180.0, 180.0, 180.0)
     output_shape: tuple[int, int, int] = (120, 120, 120)
     head_threshold: float = Field(default=0.1, gt=0.0, lt=1.0)
+    head_mask: Literal["otsu", "percentile"] = "otsu"
+    centre_si: Literal["vertex", "centroid"] = "vertex"
+    vertex_margin_mm: float = Field(default=8.0, ge=0.0)
     clamp: tuple[float, float] = (-1.0, 5.0)
     resample_mode: Literal["bilinear", "nearest"] = "bilinear"
     resize_mode: Literal["area", "trilinear", "nearest"] = "area"
@@ -85,13 +103,34 @@ def _ras_affine(volume: Volume) -> NDArray[np.float64]:
     return affine
 
 
-def head_mask(array: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
-    """Voxels brighter than ``threshold`` x the 99.5th percentile (the head, not air)."""
+def head_mask(
+    array: NDArray[np.floating], threshold: float, method: str = "percentile"
+) -> NDArray[np.bool_]:
+    """The head (not air): Otsu's threshold, or ``threshold`` x the 99.5th percentile.
+
+    ``threshold`` is used by ``method="percentile"`` and as the fallback when Otsu's
+    threshold leaves nothing.
+    """
     positive = array[array > 0]
     if positive.size == 0:
         return np.zeros(array.shape, dtype=bool)
+    if method == "otsu":
+        import SimpleITK as sitk
+
+        otsu = sitk.OtsuThresholdImageFilter()
+        otsu.SetInsideValue(0)
+        otsu.SetOutsideValue(1)
+        otsu.SetNumberOfHistogramBins(256)
+        # clipped at the 99th percentile so that a few extreme voxels (a haematoma,
+        # an enhancing rim) do not stretch the histogram and split tissue from lesion
+        clipped = np.minimum(array, np.percentile(positive, 99.0)).astype(np.float32)
+        otsu.Execute(sitk.GetImageFromArray(clipped))
+        level = float(otsu.GetThreshold())
+        mask: NDArray[np.bool_] = array > level
+        if mask.any():
+            return mask
     top = float(np.percentile(positive, 99.5))
-    mask: NDArray[np.bool_] = array > threshold * top
+    mask = array > threshold * top
     return mask
 
 
@@ -104,6 +143,33 @@ def _centre_of_mask(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
         profile = mask.sum(axis=others, dtype=np.float64)
         centre.append(float((profile * np.arange(mask.shape[axis])).sum() / total))
     return np.asarray(centre)
+
+
+def head_centre(
+    mask: NDArray[np.bool_], spec: PreprocessSpec, box: tuple[int, int, int]
+) -> NDArray[np.float64]:
+    """Centre (voxel indices of the resampled grid) of the box cut out around the head.
+
+    The mask's centroid, except along the superior-inferior axis with
+    ``spec.centre_si == "vertex"``: there the box's superior edge sits
+    ``spec.vertex_margin_mm`` above the highest slice whose head area is at least
+    0.5 % of the largest slice's (stray noise voxels do not count as the vertex).
+    """
+    centre = _centre_of_mask(mask)
+    if spec.centre_si != "vertex":
+        return centre
+    axis = next(i for i, code in enumerate(spec.orientation) if code in "SI")
+    others = tuple(a for a in range(mask.ndim) if a != axis)
+    area = mask.sum(axis=others)
+    rows = np.flatnonzero(area >= 0.005 * area.max())
+    margin = spec.vertex_margin_mm / spec.spacing_mm[axis]
+    half = box[axis] / 2
+    # the box holds indices [centre - half, centre + half): its last one is vertex + margin
+    if spec.orientation[axis] == "S":  # index grows towards the vertex
+        centre[axis] = float(rows.max()) + margin + 1 - half
+    else:
+        centre[axis] = float(rows.min()) - margin + half
+    return centre
 
 
 def _box_starts(centre: NDArray[np.float64], size: tuple[int, int, int]) -> list[int]:
@@ -172,22 +238,22 @@ def preprocess_with_affine(
     array = np.asarray(image.detach().cpu().numpy(), dtype=np.float32)
     spaced_ras = np.asarray(getattr(image, "affine", np.eye(4)), dtype=np.float64)
 
-    mask = head_mask(array[0], spec.head_threshold)
+    mask = head_mask(array[0], spec.head_threshold, spec.head_mask)
     if not mask.any():
         raise SeriesError(
             f"series {volume.series_uid}: no voxel above the head threshold "
             f"({spec.head_threshold}); the volume looks empty"
         )
-    centre = _centre_of_mask(mask)
     sizes = [max(1, round(mm / sp)) for mm, sp in zip(spec.crop_mm, spec.spacing_mm, strict=True)]
     box = (sizes[0], sizes[1], sizes[2])
+    centre = head_centre(mask, spec, box)
     cropped = _crop_pad_around(array, centre, box)
     resized = Resize(spatial_size=spec.output_shape, mode=spec.resize_mode)(
         torch.from_numpy(cropped)
     )
     out = np.asarray(resized.detach().cpu().numpy(), dtype=np.float32)
 
-    inside = head_mask(out[0], spec.head_threshold)
+    inside = head_mask(out[0], spec.head_threshold, spec.head_mask)
     values = out[0][inside] if inside.any() else out[0].ravel()
     mean, std = float(values.mean()), float(values.std())
     out = (out - mean) / (std if std > 1e-6 else 1.0)

@@ -56,9 +56,49 @@ def test_head_is_centred_and_intensity_normalised(offcentre_axial: Volume) -> No
     assert out.min() >= -1.0 and out.max() <= 5.0
     head = out[0] > -0.99
     centre = np.argwhere(head).mean(axis=0)
-    assert np.allclose(centre, (19.5, 19.5, 19.5), atol=1.5)
+    # centred left-right and anterior-posterior
+    assert np.allclose(centre[:2], (19.5, 19.5), atol=1.5)
+    # superior-inferior: the vertex sits vertex_margin_mm (8 mm = 2 voxels) below the top
+    top = int(np.flatnonzero(head.any(axis=(0, 1))).max())
+    assert 36 <= top <= 38
     # z-score inside the head: mean about 0 there
     assert abs(float(out[0][head].mean())) < 0.3
+
+
+def test_a_bright_lesion_does_not_move_the_crop() -> None:
+    """A lesion far brighter than the head (a FLAIR tumour) must not shrink the head mask.
+
+    With a threshold relative to the brightest voxels the mask became the lesion, the
+    box was centred on it and the head was cut off, on exactly the abnormal studies.
+    """
+    plain = _head((40, 60, 60), centre=(30, 30, 22), radius=15)
+    lesion = plain.copy()
+    lesion[18:22, 36:40, 20:24] = 20000  # small, 25x brighter than the head
+    spec = SMALL.model_copy(update={"output_shape": (40, 40, 40)})
+    outs = [
+        preprocess(load_series(make_mr_series(d, (4.0,) * 3, origin=(-120, -120, -80))), spec)
+        for d in (plain, lesion)
+    ]
+    heads = [np.argwhere(o[0] > o[0].min() + 1e-3).mean(axis=0) for o in outs]
+    assert np.allclose(heads[0], heads[1], atol=0.6)
+
+
+def test_vertex_anchoring_ignores_the_inferior_coverage() -> None:
+    """The same head with and without a neck below it lands at the same place."""
+    head = _head((50, 60, 60), centre=(30, 30, 32), radius=15)
+    neck = head.copy()
+    k, j, i = np.meshgrid(*(np.arange(n) for n in head.shape), indexing="ij")
+    neck[((i - 30) ** 2 + (j - 30) ** 2 <= 36) & (k < 25)] = 800  # a column below the ball
+    spec = SMALL
+    outs = [
+        preprocess(load_series(make_mr_series(d, (4.0,) * 3, origin=(-120, -120, -100))), spec)
+        for d in (head, neck)
+    ]
+    tops = [int(np.flatnonzero((o[0] > -0.99).any(axis=(0, 1))).max()) for o in outs]
+    assert tops[0] == tops[1]
+    # the neck is there (more head below), yet the vertex did not move
+    lows = [int(np.flatnonzero((o[0] > -0.99).any(axis=(0, 1))).min()) for o in outs]
+    assert lows[1] < lows[0]
 
 
 def test_orientation_is_canonical_whatever_the_acquisition_plane() -> None:
