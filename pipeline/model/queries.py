@@ -116,6 +116,8 @@ NORMAL_REFERENCES: tuple[str, ...] = (
     "normal study",
     "normal appearances of the brain",
     "no intracranial abnormality identified",
+    "Normal MRI brain.",
+    "no acute intracranial abnormality",
 )
 
 DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -126,6 +128,8 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "abnormal appearances of the brain",
             "there is an intracranial abnormality",
             "abnormal MRI of the brain requiring review",
+            "abnormal MRI brain",
+            "intracranial pathology is present",
         ),
     ),
     (
@@ -135,6 +139,8 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "acute infarct",
             "restricted diffusion in keeping with acute ischaemic stroke",
             "acute territorial infarction",
+            "acute ischaemic infarct with restricted diffusion",
+            "acute stroke",
         ),
     ),
     (
@@ -144,6 +150,11 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "intracranial haemorrhage",
             "acute haematoma",
             "blood products in keeping with haemorrhage",
+            "haemorrhage",
+            "hemorrhage",
+            "acute intraparenchymal haemorrhage",
+            "bleed",
+            "intracerebral haematoma",
         ),
     ),
     (
@@ -153,6 +164,8 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "meningioma",
             "extra-axial dural based mass in keeping with meningioma",
             "enhancing extra-axial lesion, likely meningioma",
+            "extra-axial lesion, likely a meningioma",
+            "dural based extra-axial mass",
         ),
     ),
     (
@@ -162,6 +175,8 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "hydrocephalus",
             "dilated ventricles in keeping with hydrocephalus",
             "ventriculomegaly out of proportion to the sulci",
+            "enlarged ventricles",
+            "communicating hydrocephalus",
         ),
     ),
     (
@@ -171,6 +186,8 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "white matter lesions in keeping with demyelination",
             "multiple sclerosis plaques",
             "periventricular demyelinating lesions",
+            "demyelination",
+            "white matter plaques in keeping with multiple sclerosis",
         ),
     ),
     (
@@ -180,6 +197,11 @@ DEFAULT_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "intra-axial mass in keeping with tumour",
             "brain tumour",
             "intra-axial neoplasm with surrounding oedema",
+            "glioma",
+            "intra-axial tumour",
+            "tumor",
+            "enhancing mass in keeping with high-grade glioma",
+            "metastasis",
         ),
     ),
 )
