@@ -80,6 +80,13 @@ from training.image.train import ImageTrainConfig, train_image_encoders
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads (1 on a busy machine).")
+@click.option(
+    "--processes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Sequences trained at once, one process each (CPU; e.g. the number of cores).",
+)
 def image_encoders(
     cache_dir: Path,
     text_dir: Path,
@@ -101,6 +108,7 @@ def image_encoders(
     device: str,
     seed: int,
     threads: int | None,
+    processes: int,
 ) -> None:
     """Train the per-sequence 3D CNNs to regress report embeddings (MSE)."""
     cfg = ImageTrainConfig(
@@ -120,6 +128,7 @@ def image_encoders(
         seed=seed,
         device=device,
         threads=threads,
+        processes=processes,
     )
     results = train_image_encoders(
         cache_dir, text_dir, out_dir, cfg, sequences_arg(sequences) or None

@@ -120,3 +120,22 @@ def test_text_ceiling_scores_reports_against_the_bank(trained: Trained) -> None:
     )
     assert set(aucs) >= {"abnormal", "haemorrhage", "hydrocephalus"}
     assert all(0.0 <= aucs[f] <= 1.0 for f in ("abnormal", "haemorrhage", "hydrocephalus"))
+
+
+def test_sequences_trained_in_processes_match_one_process(trained: Trained, tmp_path: Path) -> None:
+    """``processes=2`` trains the sequences side by side, with the same weights as in turn."""
+    from safetensors.torch import load_file
+
+    def cfg(processes: int) -> ImageTrainConfig:
+        return ImageTrainConfig(
+            config="tiny", epochs=1, batch_size=4, learning_rate=3e-3, processes=processes
+        )
+
+    serial = train_image_encoders(trained.cache, trained.text, tmp_path / "serial", cfg(1))
+    parallel = train_image_encoders(trained.cache, trained.text, tmp_path / "parallel", cfg(2))
+    assert sorted(parallel) == sorted(serial) and len(parallel) >= 2
+    for seq in serial:
+        one = load_file(str(tmp_path / "serial" / seq / "best.safetensors"))
+        two = load_file(str(tmp_path / "parallel" / seq / "best.safetensors"))
+        assert one.keys() == two.keys()
+        assert all(torch.equal(one[k], two[k]) for k in one), seq

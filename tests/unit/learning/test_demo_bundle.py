@@ -1,0 +1,42 @@
+"""The committed demo bundle (``deploy/models/demo``, made by ``make demo-model``).
+
+``make run`` analyses with it when no other bundle is configured, so it must load,
+validate, carry a calibrated threshold for every finding and stay small.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from pipeline.analysis import DEMO_BUNDLE
+from pipeline.model import load_bundle
+from pipeline.model.queries import default_query_bank
+
+MAX_BYTES = 25 * 1024 * 1024
+
+
+def test_demo_bundle_loads_with_thresholds_and_is_small() -> None:
+    bundle = load_bundle(DEMO_BUNDLE)
+    size = sum(f.stat().st_size for f in DEMO_BUNDLE.rglob("*") if f.is_file())
+    assert size <= MAX_BYTES, f"demo bundle is {size / 2**20:.1f} MB"
+    assert set(bundle.sequences) == {"T2", "FLAIR", "DWI"}
+    bank = bundle.manifest.queries
+    assert bank.finding_ids == default_query_bank().finding_ids
+    for finding in bank.findings:
+        assert finding.threshold is not None, f"{finding.id} has no threshold"
+    # the held-out-site evaluation is stored with it
+    manifest = json.loads((DEMO_BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+    assert "abnormal" in json.dumps(manifest["metrics"])
+
+
+def test_demo_bundle_scores_a_volume_deterministically() -> None:
+    bundle = load_bundle(DEMO_BUNDLE)
+    shape = bundle.preprocess_spec.output_shape
+    volume = torch.from_numpy(np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32))
+    first = bundle.score(bundle.embed_inputs({"T2": volume}))
+    again = bundle.score(bundle.embed_inputs({"T2": volume}))
+    assert first.to_dict()["findings"] == again.to_dict()["findings"]
+    assert first.triage is not None and 0.0 <= first.triage.score <= 1.0
