@@ -203,8 +203,15 @@ def run_job(
     worker: str,
     task_id: str | None = None,
     analysis: AnalysisFn | None = None,
+    last_attempt: bool = False,
 ) -> dict[str, Any]:
-    """Body of ``analyse_study`` (callable without Celery); returns a short outcome."""
+    """Body of ``analyse_study`` (callable without Celery); returns a short outcome.
+
+    A transient error (a lost database connection, a busy GPU) re-queues the job
+    and is raised again for Celery to retry, unless this is ``last_attempt``: then
+    the job and the study are marked failed with the error, so the study does not
+    sit in "queued" for ever after the retries run out.
+    """
     with sessions() as session:
         study = session.scalars(select(Study).where(Study.study_uid == study_uid)).one_or_none()
         job = None
@@ -252,7 +259,7 @@ def run_job(
             session.commit()
             logger.warning("study %s: %s", study_uid, NOT_INSTALLED_REASON)
             return {"outcome": JobState.NOT_ANALYSED.value, "reason": NOT_INSTALLED_REASON}
-        return _run_analysis(session, study, job, analysis, settings)
+        return _run_analysis(session, study, job, analysis, settings, last_attempt)
 
 
 def _run_analysis(
@@ -261,14 +268,28 @@ def _run_analysis(
     job: AnalysisJob,
     analysis: AnalysisFn,
     settings: NodeSettings,
+    last_attempt: bool = False,
 ) -> dict[str, Any]:
     started = time.monotonic()
     try:
         outcome = analysis(study.study_uid, job.version, settings)
-    except RETRYABLE:
-        job.state = JobState.QUEUED  # the retried message claims it again
-        session.commit()
-        raise
+    except RETRYABLE as exc:
+        if not last_attempt:
+            job.state = JobState.QUEUED  # the retried message claims it again
+            session.commit()
+            raise
+        logger.error(
+            "study %s: analysis version %d gave up after its last retry: %s",
+            study.study_uid,
+            job.version,
+            exc,
+        )
+        session.rollback()
+        if _still_current(session, study, job):
+            _finish(job, JobState.FAILED, f"gave up after retries: {type(exc).__name__}: {exc}")
+            transition(session, study, StudyState.FAILED, f"analysis gave up after retries: {exc}")
+            session.commit()
+        return {"outcome": JobState.FAILED.value, "error": str(exc)}
     except Exception as exc:
         logger.exception("study %s: analysis version %d failed", study.study_uid, job.version)
         session.rollback()
@@ -337,7 +358,16 @@ def analyse_study(self: Any, study_uid: str, version: int) -> dict[str, Any]:
     settings, sessions = worker_context()
     worker = str(getattr(self.request, "hostname", None) or socket.gethostname())
     task_id = getattr(self.request, "id", None)
-    return run_job(sessions, study_uid, int(version), settings, worker=worker, task_id=task_id)
+    retries = int(getattr(self.request, "retries", 0) or 0)
+    return run_job(
+        sessions,
+        study_uid,
+        int(version),
+        settings,
+        worker=worker,
+        task_id=task_id,
+        last_attempt=retries >= int(self.max_retries or 0),
+    )
 
 
 @app.task(  # type: ignore[untyped-decorator]

@@ -165,3 +165,27 @@ def test_analysis_error_fails_the_job_and_study(
     study = get_study(sessions, uid)
     assert study.state is StudyState.FAILED
     assert "no usable T1 series" in (study.jobs[0].error or "")
+
+
+def test_transient_error_requeues_then_fails_on_the_last_attempt(
+    sessions: sessionmaker[Session], broker: tuple[TaskSender, Any], settings: NodeSettings
+) -> None:
+    """A transient error is retried (job back to queued); after the last retry the study
+    is failed with the reason instead of staying queued until the node restarts."""
+    from dicom_node.errors import TransientError
+
+    uid = _queued_study(sessions, broker[0])
+
+    def analysis(study_uid: str, version: int, s: NodeSettings) -> dict[str, Any]:
+        raise TransientError("CUDA out of memory")
+
+    with pytest.raises(TransientError):
+        run_job(sessions, uid, 1, settings, worker="w", analysis=analysis)
+    study = get_study(sessions, uid)
+    assert study.jobs[0].state is JobState.QUEUED
+    outcome = run_job(sessions, uid, 1, settings, worker="w", analysis=analysis, last_attempt=True)
+    assert outcome["outcome"] == "failed"
+    study = get_study(sessions, uid)
+    assert study.state is StudyState.FAILED
+    assert "gave up after retries" in (study.jobs[0].error or "")
+    assert "CUDA out of memory" in (study.jobs[0].error or "")
