@@ -107,7 +107,7 @@ def render(doc: dict[str, Any]) -> str:
     help="Write the SR and heatmap captures to this folder.",
 )
 @click.option("--device", help="cpu, cuda or cuda:N (default: the configured device).")
-@click.option("--no-heatmaps", is_flag=True, help="Skip the Grad-CAM heatmaps.")
+@click.option("--no-heatmaps", is_flag=True, help="Skip the heatmaps.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML settings file.")
 def analyze(
     path: Path,

@@ -1,4 +1,13 @@
-"""3D saliency of the image-text similarity (Grad-CAM), mapped back onto the source slices.
+"""3D saliency of the image-text similarity, mapped back onto the source slices.
+
+Two methods, chosen by name (:data:`HEATMAP_METHODS`, :func:`saliency_maps`):
+
+* ``"gradient_input"`` (default): the positive part of gradient x input of the
+  finding's log-odds, smoothed with a Gaussian (:data:`GRADIENT_SIGMA_VOXELS`).
+  Full resolution, one backward pass per finding. On the demo bundle 0.1.0 its
+  peak fell within 5 mm of the lesion for 7 of 24 synthetic positives, Grad-CAM's
+  for none (``bench/heatmaps.py``; ``docs/model.md``);
+* ``"grad_cam"``: Grad-CAM, below.
 
 For one sequence's preprocessed volume and one finding, the explained quantity is
 the finding's log-odds, whose sigmoid is the score
@@ -147,12 +156,7 @@ def grad_cam_maps(
 
     if not targets:
         return {}
-    x = volume if isinstance(volume, Tensor) else torch.from_numpy(np.asarray(volume))
-    if x.ndim == 4:
-        x = x.unsqueeze(0)
-    if x.ndim != 5 or x.shape[0] != 1:
-        raise ResultsError(f"Grad-CAM takes one volume (1, 1, D, H, W), got {tuple(x.shape)}")
-    x = x.to(device, torch.float32)
+    x = _one_volume(volume).to(device, torch.float32)
     model = FindingLogits(encoder, queries, targets, spec).eval()
     layer = cam_target_layer(encoder, x)
     cam = GradCAM(nn_module=model, target_layers=f"encoder.{layer}")
@@ -167,6 +171,82 @@ def grad_cam_maps(
             maps[target] = heat
     encoder.zero_grad(set_to_none=True)
     return maps
+
+
+GRADIENT_SIGMA_VOXELS = 2.0
+"""Gaussian smoothing (voxels of the preprocessed grid) of gradient x input maps."""
+
+HEATMAP_METHODS: tuple[str, ...] = ("gradient_input", "grad_cam")
+"""Saliency methods of :func:`saliency_maps`; the first is the default."""
+
+
+def gradient_input_maps(
+    encoder: nn.Module,
+    volume: Tensor | npt.NDArray[np.floating],
+    queries: EmbeddedQueries,
+    targets: Sequence[str],
+    spec: ScoringSpec,
+    device: torch.device | str = "cpu",
+    within: npt.NDArray[np.bool_] | None = None,
+    sigma: float = GRADIENT_SIGMA_VOXELS,
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Gradient x input maps of each target finding's log-odds for one preprocessed volume.
+
+    The input is shifted by the clamp floor's magnitude (air, at the floor, is 0),
+    so a voxel counts when it is bright and raising it raises the log-odds; the
+    positive part is smoothed and normalised to [0, 1]. Arguments and result as
+    :func:`grad_cam_maps`.
+    """
+    from scipy import ndimage
+
+    if not targets:
+        return {}
+    x = _one_volume(volume).to(device, torch.float32)
+    model = FindingLogits(encoder, queries, targets, spec).eval()
+    floor = float(x.min())
+    maps: dict[str, npt.NDArray[np.float32]] = {}
+    for index, target in enumerate(targets):
+        xi = x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            model(xi)[0, index].backward()
+        grad = xi.grad
+        if grad is None:  # pragma: no cover - backward always fills it
+            raise ResultsError("no gradient reached the input")
+        evidence = (grad[0, 0] * (x[0, 0] - floor)).clamp(min=0).detach().cpu().numpy()
+        heat = ndimage.gaussian_filter(evidence.astype(np.float32), sigma)
+        if within is not None:
+            heat = np.where(within, heat, 0.0)
+        top = float(heat.max())
+        maps[target] = (heat / top if top > 0 else heat).astype(np.float32)
+    encoder.zero_grad(set_to_none=True)
+    return maps
+
+
+def saliency_maps(
+    method: str,
+    encoder: nn.Module,
+    volume: Tensor | npt.NDArray[np.floating],
+    queries: EmbeddedQueries,
+    targets: Sequence[str],
+    spec: ScoringSpec,
+    device: torch.device | str = "cpu",
+    within: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Maps of ``method`` (one of :data:`HEATMAP_METHODS`)."""
+    if method == "gradient_input":
+        return gradient_input_maps(encoder, volume, queries, targets, spec, device, within)
+    if method == "grad_cam":
+        return grad_cam_maps(encoder, volume, queries, targets, spec, device, within)
+    raise ResultsError(f"heatmap method {method!r} is not one of {HEATMAP_METHODS}")
+
+
+def _one_volume(volume: Tensor | npt.NDArray[np.floating]) -> Tensor:
+    x = volume if isinstance(volume, Tensor) else torch.from_numpy(np.asarray(volume))
+    if x.ndim == 4:
+        x = x.unsqueeze(0)
+    if x.ndim != 5 or x.shape[0] != 1:
+        raise ResultsError(f"a heatmap takes one volume (1, 1, D, H, W), got {tuple(x.shape)}")
+    return x
 
 
 def head_region(volume: npt.NDArray[np.floating], clamp_low: float) -> npt.NDArray[np.bool_]:

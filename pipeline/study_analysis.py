@@ -16,9 +16,9 @@ The stages (each timed, seconds, in :attr:`StudyAnalysis.stage_timings`):
     zero-shot scores, present/absent calls at the stored operating points, the
     triage call (:meth:`pipeline.model.ModelBundle.score`);
 ``heatmaps``
-    Grad-CAM (:mod:`pipeline.heatmaps`) for each finding called present and for
-    the triage result, on the sequence that scored it highest, mapped back onto
-    that series' original slices;
+    saliency maps (gradient x input, :mod:`pipeline.heatmaps`) for each finding
+    called present and for the triage result, on the sequence that scored it
+    highest, mapped back onto that series' original slices;
 ``write``
     the TID 1500 SR and the secondary-capture series (:mod:`pipeline.results.writer`).
 
@@ -45,10 +45,11 @@ from pydicom.dataset import Dataset
 
 from dicom_node.errors import DicomNodeError, ResultsError
 from pipeline.heatmaps import (
+    HEATMAP_METHODS,
     display_slices,
-    grad_cam_maps,
     head_region,
     peak_world,
+    saliency_maps,
     to_sitk,
 )
 from pipeline.model import ModelBundle, StudyScores
@@ -324,8 +325,10 @@ def make_heatmaps(
     *,
     targets: Sequence[str] | None = None,
     study_uid: str = "",
+    method: str = HEATMAP_METHODS[0],
 ) -> tuple[list[HeatmapInput], list[tuple[str, str, tuple[float, float, float] | None]]]:
-    """Grad-CAM maps of the targets on their best sequence, on the original slices.
+    """Saliency maps (``method``, :mod:`pipeline.heatmaps`) of the targets on their best
+    sequence, on the original slices.
 
     Returns:
         The writer's inputs, and (finding id, sequence, peak LPS) of each map.
@@ -347,7 +350,8 @@ def make_heatmaps(
     peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
     for sequence, fids in by_sequence.items():
         item = prepared[sequence]
-        maps = grad_cam_maps(
+        maps = saliency_maps(
+            method,
             bundle.image_encoders[sequence],
             torch.from_numpy(item.tensor),
             bundle.queries,

@@ -17,6 +17,7 @@ from pipeline.heatmaps import (
     display_slices,
     grad_cam_maps,
     peak_world,
+    saliency_maps,
     to_sitk,
 )
 from pipeline.model import ModelBundle
@@ -47,13 +48,15 @@ def test_preprocessed_grid_maps_back_onto_the_source_slices(
     inside = back != 0
     assert inside.mean() > 0.2
     correlation = np.corrcoef(back[inside], original[inside])[0, 1]
-    assert correlation > 0.8, correlation
+    # not 1: z-scoring, the clamp and two resamplings (0.80 with the Otsu head mask)
+    assert correlation > 0.75, correlation
     # and a geometry 15 mm off (a wrong inverse) does not
     shifted = affine.copy()
     shifted[:3, 3] += (0.0, 15.0, 0.0)
     wrong = resample_to_slices(to_sitk(tensor[0], shifted), source)
     both = inside & (wrong != 0)
-    assert np.corrcoef(wrong[both], original[both])[0, 1] < correlation - 0.1
+    wrong_correlation = np.corrcoef(wrong[both], original[both])[0, 1]
+    assert wrong_correlation < correlation - 0.1, (wrong_correlation, correlation)
 
 
 def test_peak_world_is_the_affine_image_of_the_argmax() -> None:
@@ -123,3 +126,41 @@ def test_display_slices_keep_one_high_b_image_per_position(abnormal_study: Path)
     reference_image(chosen)  # a consistent slice geometry
     flair = _series(abnormal_study, SequenceClass.FLAIR)
     assert len(display_slices(flair)) == len(flair)
+
+
+class _RegionEncoder(torch.nn.Module):
+    """A toy encoder whose embedding depends only on the mean of one box of the volume."""
+
+    def __init__(self, box: tuple[slice, slice, slice], embed_dim: int) -> None:
+        super().__init__()
+        self.box = box
+        self.proj = torch.nn.Linear(1, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        region = x[:, :, self.box[0], self.box[1], self.box[2]].mean(dim=(1, 2, 3, 4))
+        out: torch.Tensor = self.proj(region[:, None]) + 0.1
+        return out
+
+
+def test_gradient_input_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> None:
+    """The map's maximum lies where the model looks, whatever the rest of the volume holds."""
+    shape = tiny_bundle.preprocess_spec.output_shape
+    embed_dim = int(tiny_bundle.queries.normal.shape[1])
+    box = (slice(20, 26), slice(4, 10), slice(12, 18))
+    encoder = _RegionEncoder(box, embed_dim)
+    volume = torch.rand(1, *shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    volume[0, 2:8, 20:28, 2:8] = 5.0  # a bright distractor the encoder ignores
+    spec = tiny_bundle.manifest.scoring
+    maps = saliency_maps("gradient_input", encoder, volume, tiny_bundle.queries, ["abnormal"], spec)
+    other = saliency_maps(
+        "gradient_input", encoder, volume, tiny_bundle.queries, ["haemorrhage"], spec
+    )
+    for heat in (maps["abnormal"], other["haemorrhage"]):
+        assert heat.shape == shape and heat.min() >= 0.0 and heat.max() <= 1.0 + 1e-6
+    # one of a finding's log-odds and its complement has positive evidence in the box
+    best = max((maps["abnormal"], other["haemorrhage"]), key=lambda h: float(h.max()))
+    peak = np.unravel_index(int(np.argmax(best)), shape)
+    assert all(b.start - 2 <= p < b.stop + 2 for p, b in zip(peak, box, strict=True)), peak
+    assert best[2:8, 20:28, 2:8].max() < 0.05  # nothing on the distractor
+    with pytest.raises(ResultsError):
+        saliency_maps("no_such_method", encoder, volume, tiny_bundle.queries, ["abnormal"], spec)
