@@ -4,7 +4,7 @@ Two methods, chosen by name (:data:`HEATMAP_METHODS`, :func:`saliency_maps`):
 
 * ``"gradient_input"`` (default): the positive part of gradient x input of the
   finding's log-odds, smoothed with a Gaussian (:data:`GRADIENT_SIGMA_VOXELS`).
-  Full resolution, one backward pass per finding. On the demo bundle 0.1.0 its
+  Full resolution, one backward pass per finding. On the demo bundle its
   peak fell within 5 mm of the lesion for 7 of 24 synthetic positives, Grad-CAM's
   for none (``bench/heatmaps.py``; ``docs/model.md``);
 * ``"grad_cam"``: Grad-CAM, below.

@@ -312,7 +312,13 @@ def heatmap_targets(scores: StudyScores) -> list[str]:
     return targets
 
 
-def _best_sequence(scores: StudyScores, fid: str, drawable: Sequence[str]) -> str | None:
+def _best_sequence(
+    scores: StudyScores, fid: str, drawable: Sequence[str], preferred: str | None = None
+) -> str | None:
+    """Where to draw ``fid``: the bundle's ``preferred`` sequence for it (chosen on
+    validation) when drawable, else the drawable sequence that scored it highest."""
+    if preferred is not None and preferred in drawable:
+        return preferred
     per = scores.findings[fid].per_sequence
     ranked = sorted((s for s in drawable if s in per), key=lambda s: -per[s])
     return ranked[0] if ranked else None
@@ -343,7 +349,8 @@ def make_heatmaps(
             logger.info("study %s: no heatmap on %s: %s", study_uid, sequence, exc)
     by_sequence: dict[str, list[str]] = {}
     for fid in targets:
-        best = _best_sequence(scores, fid, list(slices))
+        preferred = bundle.manifest.scoring.heatmap_sequence.get(fid)
+        best = _best_sequence(scores, fid, list(slices), preferred)
         if best is not None:
             by_sequence.setdefault(best, []).append(fid)
     inputs: list[HeatmapInput] = []

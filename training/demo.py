@@ -8,7 +8,8 @@ FLAIR, DWI at 64³; one site held out as test), the report encoder (train split
 reports plus extra generated reports, which are cheap and only teach the
 language), the ``small`` image encoders (one process per core), calibration into
 a bundle, and the evaluation on the held-out site. Meant for ``make demo-model``:
-the defaults made the committed bundle 0.1.0 in 39.6 min on 2 CPU cores
+the defaults made the committed bundle (0.1.0 weights; 0.1.1 adds the heatmap
+sequences) in 39.6 min on 2 CPU cores
 (``docs/model.md``).
 """
 
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--version", default="0.1.1")
     parser.add_argument("-v", "--verbose", action="count", default=1)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

@@ -66,6 +66,10 @@ class ScoringSpec(BaseModel):
     """Per-finding overrides of ``contrast`` (finding id -> contrast), chosen on
     validation: e.g. ``abnormal`` is often best against every finding ("all") while
     a finding is best against the normal references only."""
+    heatmap_sequence: dict[str, str] = Field(default_factory=dict)
+    """Finding id -> the sequence whose own scores separated that finding best on
+    validation: its heatmap is drawn there when the study has it (else on the
+    sequence that scored the finding highest)."""
 
     def contrast_of(self, finding_id: str) -> Contrast:
         """The contrast used for ``finding_id``."""

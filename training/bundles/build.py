@@ -24,6 +24,7 @@ from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
     calibrate_thresholds,
     mean_auc,
+    select_heatmap_sequences,
     select_scoring,
     spread_temperature,
 )
@@ -114,6 +115,9 @@ def build_bundle(
         # T only spreads the scores here; rankings are unchanged
         raw = score_studies(embeddings, queries, spec)
         spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
+    spec = spec.model_copy(
+        update={"heatmap_sequence": select_heatmap_sequences(embeddings, val_labels, queries, spec)}
+    )
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)
     calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)

@@ -128,6 +128,31 @@ def select_finding_contrasts(
     return spec.model_copy(update={"finding_contrast": overrides})
 
 
+def select_heatmap_sequences(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+) -> dict[str, str]:
+    """Finding id -> the sequence whose scores alone give the highest validation AUC.
+
+    A finding is drawn where the model sees it: acute infarct on DWI, hydrocephalus
+    on T2, rather than on whichever sequence happened to score a study highest.
+    """
+    sequences = sorted({seq for e in embeddings for seq in e})
+    best: dict[str, tuple[float, str]] = {}
+    for seq in sequences:
+        members = [i for i, e in enumerate(embeddings) if seq in e]
+        alone = [{seq: embeddings[i][seq]} for i in members]
+        sub_labels = {fid: y[members] for fid, y in labels.items()}
+        for fid, auc in _finding_aucs(score_studies(alone, queries, spec), sub_labels).items():
+            if fid not in best or auc > best[fid][0]:
+                best[fid] = (auc, seq)
+    chosen = {fid: seq for fid, (_, seq) in sorted(best.items())}
+    logger.info("heatmap sequence per finding chosen on validation: %s", chosen)
+    return chosen
+
+
 def spread_temperature(
     scores: Mapping[str, np.ndarray], temperature: float, floor: float = 1e-3
 ) -> float:
