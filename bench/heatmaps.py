@@ -1,7 +1,7 @@
 """Heatmap faithfulness: the pointing game on synthetic studies with known lesion masks.
 
 For each synthetic study with a finding, the analysis's saliency map of that finding
-(on the sequence that scored it highest, :mod:`pipeline.study_analysis`) is taken at
+(on the sequence the analysis draws it on, :mod:`pipeline.study_analysis`) is taken at
 its maximum; a "hit" is a maximum within 5 mm of the finding's truth mask (the mask
 dilated by 5 mm). The score is hits / positive findings. Target: >= 0.8 with the demo
 bundle. A tiny or untrained bundle scores near chance: the number is only meaningful

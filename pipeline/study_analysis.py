@@ -17,8 +17,9 @@ The stages (each timed, seconds, in :attr:`StudyAnalysis.stage_timings`):
     triage call (:meth:`pipeline.model.ModelBundle.score`);
 ``heatmaps``
     saliency maps (gradient x input, :mod:`pipeline.heatmaps`) for each finding
-    called present and for the triage result, on the sequence that scored it
-    highest, mapped back onto that series' original slices;
+    called present and for the triage result, on the sequence the bundle chose for
+    that finding on validation (else the one that scored it highest), mapped back
+    onto that series' original slices;
 ``write``
     the TID 1500 SR and the secondary-capture series (:mod:`pipeline.results.writer`).
 

@@ -9,8 +9,7 @@ reports plus extra generated reports, which are cheap and only teach the
 language), the ``small`` image encoders (one process per core), calibration into
 a bundle, and the evaluation on the held-out site. Meant for ``make demo-model``:
 the defaults made the committed bundle (0.1.0 weights; 0.1.1 adds the heatmap
-sequences) in 39.6 min on 2 CPU cores
-(``docs/model.md``).
+sequences) in 39.6 min on 2 CPU cores (``docs/model.md``).
 """
 
 from __future__ import annotations
