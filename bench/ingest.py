@@ -8,14 +8,20 @@ processes, each with a quarter of the files) to
 (a) the node: :class:`dicom_node.scp.service.ScpService` with its SQLite
     registry; durable (fsync + rename + directory fsync) and registered;
 (b) Orthanc, started here on loopback with its own temporary JSON config;
-(c) dcmtk ``storescp`` (``--fork``: a process per association; no fsync).
+(c) dcmtk ``storescp`` (``--fork``: a process per association; no fsync);
+(d) ``pynetdicom``: the floor of the library the node is built on, a
+    pynetdicom SCP process with chunked receive and the node's event-driven
+    reactors whose handler only renames the received file (no fsync, no
+    parsing, no registry). The node cannot be faster than this on one
+    association.
 
 Every target starts empty for every run. Prints instances/s (median of
 ``--repeat`` runs, and the best) and the ratios node/Orthanc, node/storescp.
 
 Usage::
 
-    .venv/bin/python bench/ingest.py [--repeat 3] [--targets node,node:4,orthanc,storescp]
+    .venv/bin/python bench/ingest.py [--repeat 3] \
+        [--targets node,node:4,orthanc,storescp,pynetdicom]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -215,10 +222,65 @@ def storescp_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Cal
         process.wait(30)
 
 
+def serve_floor(port: int, out: Path) -> None:
+    """Run the ``pynetdicom`` reference SCP until killed (``--serve-floor``)."""
+    from pynetdicom import AE, _config, evt
+    from pynetdicom.sop_class import MRImageStorage as MRStorage
+    from pynetdicom.sop_class import Verification
+
+    from dicom_node.scp import reactors
+
+    _config.LOG_HANDLER_LEVEL = "none"
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    tempfile.tempdir = str(out)
+
+    def store(event: evt.Event) -> int:
+        path = Path(event.dataset_path)
+        path.rename(path.with_suffix(".stored"))
+        return 0x0000
+
+    def opened(event: evt.Event) -> None:
+        if reactors.supported():
+            reactors.install(event.assoc)
+
+    ae = AE(ae_title="FLOOR")
+    ae.add_supported_context(MRStorage, ExplicitVRLittleEndian)
+    ae.add_supported_context(Verification)
+    ae.maximum_pdu_size = 1024 * 1024
+    handlers = [(evt.EVT_C_STORE, store), (evt.EVT_CONN_OPEN, opened)]
+    ae.start_server(("127.0.0.1", port), evt_handlers=handlers)
+
+
+@contextlib.contextmanager
+def floor_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Callable[[], int]]]:
+    port = free_port()
+    out = work / "out"
+    out.mkdir(parents=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-floor", str(port), str(out)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run(
+            ["echoscu", "-aec", "FLOOR", "127.0.0.1", str(port)],
+            env=DCMTK_ENV,
+            capture_output=True,
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("pynetdicom reference SCP did not start")
+            time.sleep(0.1)
+        yield "FLOOR", port, lambda: len(list(out.glob("*.stored")))
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 TARGETS: dict[str, Target] = {
     "node": node_target,
     "orthanc": orthanc_target,
     "storescp": storescp_target,
+    "pynetdicom": floor_target,
 }
 
 
@@ -266,11 +328,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--targets",
-        default="node,orthanc,storescp",
+        default="node,orthanc,storescp,pynetdicom",
         help="comma-separated; node:N runs the node with N SCP processes (default 2)",
     )
     parser.add_argument("--associations", default="1,4")
+    parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(int(args.serve_floor[0]), Path(args.serve_floor[1]))
+        return
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pydicom").setLevel(logging.ERROR)
     targets = args.targets.split(",")
@@ -297,7 +363,7 @@ def main() -> None:
         ]
         print(f"{target:12s}" + "".join(f"{cell:>26s}" for cell in cells))
     for node in (target for target in targets if target.startswith("node")):
-        for other in ("orthanc", "storescp"):
+        for other in ("orthanc", "storescp", "pynetdicom"):
             if other in targets:
                 ratios = [
                     statistics.median(results[node, n]) / statistics.median(results[other, n])

@@ -37,6 +37,7 @@ from dicom_node.config import NodeSettings
 from dicom_node.ingest import Registrar
 from dicom_node.logging_setup import configure_logging
 from dicom_node.registry import create_registry_engine
+from dicom_node.scp import reactors
 from dicom_node.scp.contexts import add_scp_contexts
 from dicom_node.scp.handlers import ScpHandlers
 from dicom_node.scp.tuning import LoopDelays
@@ -49,7 +50,9 @@ SETTINGS_ENV = "NT_SCP_WORKER_SETTINGS"
 MAX_PDU_SIZE = 1024 * 1024
 
 
-#: Per-process tuning of the open associations' reactors.
+#: Per-process tuning of pynetdicom's polling loops, used only where the
+#: event-driven loops of :mod:`dicom_node.scp.reactors` do not support the
+#: installed pynetdicom.
 LOOP_DELAYS = LoopDelays()
 
 
@@ -61,12 +64,17 @@ class _JoiningRequestHandler(RequestHandler):
         live: dict[threading.Thread, Any] = getattr(self.server, "live_associations", {})
         live[threading.current_thread()] = assoc
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
-        LOOP_DELAYS.opened(assoc)
+        event_driven = reactors.supported()
+        if event_driven:
+            reactors.install(assoc)
+        else:
+            LOOP_DELAYS.opened(assoc)
         try:
             assoc.start()
             assoc.join()
         finally:
-            LOOP_DELAYS.closed(assoc)
+            if not event_driven:
+                LOOP_DELAYS.closed(assoc)
             live.pop(threading.current_thread(), None)
 
 
