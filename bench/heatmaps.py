@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from pipeline.heatmaps import peak_world, to_sitk
+from pipeline.heatmaps import HEATMAP_METHODS, peak_world, to_sitk
 from pipeline.model import ModelBundle, load_bundle
 from pipeline.series import select_series
 from pipeline.study_analysis import PreparedSequence, StageTimer, make_heatmaps, prepare_sequences
@@ -69,14 +69,23 @@ def oracle_peaks(
 
 
 def play(
-    bundle: ModelBundle, studies: int, seed: int, size: str, *, oracle: bool = False
-) -> tuple[list[dict[str, Any]], float]:
-    """Run the pointing game; (per-finding rows, seconds)."""
+    bundle: ModelBundle,
+    studies: int,
+    seed: int,
+    size: str,
+    *,
+    oracle: bool = False,
+    methods: tuple[str, ...] = HEATMAP_METHODS[:1],
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Run the pointing game for each of ``methods`` on the same studies.
+
+    Returns per-(finding, method) rows and the seconds each method's maps took.
+    """
     candidates = [f for f in FINDINGS if f in bundle.queries.findings]
     if not candidates:
         raise SystemExit(f"bundle {bundle.name} has none of the synthetic findings {FINDINGS}")
     rows: list[dict[str, Any]] = []
-    start = time.perf_counter()
+    seconds = dict.fromkeys(("oracle",) if oracle else methods, 0.0)
     for index in range(studies):
         finding = candidates[index % len(candidates)]
         study = generate_study(
@@ -99,30 +108,48 @@ def play(
         scores = bundle.score(embeddings)
         positives = [f for f, present in study.findings.items() if present and f in study.masks]
         positives = [f for f in positives if f in bundle.queries.findings]
-        if oracle:
-            peaks = oracle_peaks(study, prepared, positives)
-        else:
-            _inputs, peaks = make_heatmaps(
-                bundle, scores, prepared, targets=positives, study_uid=study.study_uid
-            )
-        for key, sequence, peak in peaks:
-            distance = (
-                float("inf")
-                if peak is None
-                else distance_to_mask(peak, study.masks[key].world_points())
-            )
-            rows.append(
-                {
-                    "study": index,
-                    "finding": key,
-                    "sequence": sequence,
-                    "score": scores.findings[key].score,
-                    "distance_mm": None if peak is None else round(distance, 2),
-                    "empty_map": peak is None,
-                    "hit": distance <= TOLERANCE_MM,
-                }
-            )
-    return rows, time.perf_counter() - start
+        for method in seconds:
+            start = time.perf_counter()
+            if oracle:
+                peaks = oracle_peaks(study, prepared, positives)
+            else:
+                _inputs, peaks = make_heatmaps(
+                    bundle,
+                    scores,
+                    prepared,
+                    targets=positives,
+                    study_uid=study.study_uid,
+                    method=method,
+                )
+            seconds[method] += time.perf_counter() - start
+            rows += _rows(study, index, method, peaks, scores)
+    return rows, seconds
+
+
+def _rows(
+    study: Any,
+    index: int,
+    method: str,
+    peaks: list[tuple[str, str, tuple[float, float, float] | None]],
+    scores: Any,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key, sequence, peak in peaks:
+        points = study.masks[key].world_points()
+        distance = float("inf") if peak is None else distance_to_mask(peak, points)
+        rows.append(
+            {
+                "study": index,
+                "method": method,
+                "finding": key,
+                "sequence": sequence,
+                "score": scores.findings[key].score,
+                "distance_mm": None if peak is None else round(distance, 2),
+                "empty_map": peak is None,
+                "hit": distance <= TOLERANCE_MM,
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -132,37 +159,54 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--size", choices=("small", "full"), default="small")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--method",
+        default=HEATMAP_METHODS[0],
+        help=f"comma-separated, of {', '.join(HEATMAP_METHODS)} (default: the analysis default)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--oracle", action="store_true", help="maps = truth masks: checks the geometry chain"
     )
     args = parser.parse_args()
+    methods = tuple(args.method.split(","))
+    unknown = [m for m in methods if m not in HEATMAP_METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {HEATMAP_METHODS}")
     logging.basicConfig(level=logging.WARNING)
     bundle = load_bundle(args.bundle, device=args.device)
-    rows, seconds = play(bundle, args.studies, args.seed, args.size, oracle=args.oracle)
-    hits = sum(r["hit"] for r in rows)
-    summary = {
-        "bundle": f"{bundle.name} {bundle.version}",
-        "device_uid": bundle.device_uid,
-        "studies": args.studies,
-        "positive_findings": len(rows),
-        "hits": hits,
-        "pointing_game": hits / len(rows) if rows else None,
-        "oracle": args.oracle,
-        "tolerance_mm": TOLERANCE_MM,
-        "seconds": round(seconds, 1),
-        "rows": rows,
-    }
+    rows, seconds = play(
+        bundle, args.studies, args.seed, args.size, oracle=args.oracle, methods=methods
+    )
     for row in rows:
         print(
-            f"study {row['study']:>3} {row['finding']:<15} on {row['sequence']:<6} "
+            f"study {row['study']:>3} {row['method']:<15} {row['finding']:<15} "
+            f"on {row['sequence']:<6} "
             + ("empty map" if row["empty_map"] else f"distance {row['distance_mm']:6.1f} mm")
             + ("  HIT" if row["hit"] else "  miss")
         )
-    print(
-        f"pointing game ({bundle.name} {bundle.version}): {hits}/{len(rows)} = "
-        f"{summary['pointing_game']} (target >= 0.8) in {seconds:.0f} s"
-    )
+    summary: dict[str, Any] = {
+        "bundle": f"{bundle.name} {bundle.version}",
+        "device_uid": bundle.device_uid,
+        "studies": args.studies,
+        "tolerance_mm": TOLERANCE_MM,
+        "methods": {},
+        "rows": rows,
+    }
+    print(f"\npointing game, {bundle.name} {bundle.version}, target >= 0.8")
+    print(f"{'method':<16}{'hits':>6}{'positives':>11}{'score':>8}{'map s/study':>13}")
+    for method, spent in seconds.items():
+        mine = [r for r in rows if r["method"] == method]
+        hits = sum(r["hit"] for r in mine)
+        game = hits / len(mine) if mine else float("nan")
+        per_study = spent / max(1, args.studies)
+        summary["methods"][method] = {
+            "positive_findings": len(mine),
+            "hits": hits,
+            "pointing_game": game,
+            "seconds_per_study": round(per_study, 2),
+        }
+        print(f"{method:<16}{hits:>6}{len(mine):>11}{game:>8.2f}{per_study:>13.2f}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
 
