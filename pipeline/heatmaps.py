@@ -259,7 +259,7 @@ def occlusion_maps(
     """
     import warnings
 
-    from monai.visualize import OcclusionSensitivity
+    from monai.visualize.occlusion_sensitivity import OcclusionSensitivity
 
     if not targets:
         return {}
