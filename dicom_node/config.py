@@ -133,6 +133,9 @@ class NodeSettings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1)
     device: str = "cpu"
     bundle: Path | None = None
+    #: User queries (JSON/TOML, finding id -> sentences): scored, not called
+    #: (:mod:`pipeline.model.user_queries`).
+    queries: Path | None = None
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_backoff_base: float = Field(default=2.0, gt=0)
     delivery_backoff_max: float = Field(default=600.0, gt=0)

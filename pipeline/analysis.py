@@ -35,9 +35,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dicom_node.config import NodeSettings
-from dicom_node.errors import BundleError, DicomNodeError
+from dicom_node.errors import BundleError, ConfigError, DicomNodeError
 from dicom_node.registry import AnalysisJob, Study, create_registry_engine, session_factory
 from pipeline.model import ModelBundle, load_bundle
+from pipeline.model.user_queries import read_queries
 from pipeline.results.model import PredecessorReference
 from pipeline.study_analysis import analyse_folder
 
@@ -164,6 +165,43 @@ def predecessor_of(
     return None
 
 
+def user_queries(
+    settings: NodeSettings, bundle: ModelBundle, study_uid: str
+) -> dict[str, list[str]] | None:
+    """The site's user queries (``settings.queries``), re-read when the file changes.
+
+    A file that has become unreadable or invalid since the node started, and a
+    query with the id of one of the bundle's findings, are logged and skipped:
+    the study is still analysed with the model's own findings.
+    """
+    path = settings.queries
+    if path is None:
+        return None
+    try:
+        stamp = path.stat().st_mtime_ns
+        cached = _QUERIES_CACHE.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, read_queries(path))
+            _QUERIES_CACHE[path] = cached
+    except (OSError, ConfigError) as exc:
+        logger.error("study %s: user queries skipped: %s", study_uid, exc)
+        return None
+    queries = dict(cached[1])
+    for fid in sorted(set(queries) & set(bundle.queries.findings)):
+        logger.error(
+            "study %s: user query %r skipped: %s is a finding of bundle %s",
+            study_uid,
+            fid,
+            fid,
+            bundle.name,
+        )
+        del queries[fid]
+    return queries or None
+
+
+_QUERIES_CACHE: dict[Path, tuple[int, dict[str, list[str]]]] = {}
+
+
 def run_analysis(study_uid: str, version: int, settings: NodeSettings) -> Mapping[str, Any]:
     """Analyse version ``version`` of a received study (the :mod:`pipeline.tasks` hook)."""
     path = bundle_path(settings)
@@ -183,8 +221,11 @@ def run_analysis(study_uid: str, version: int, settings: NodeSettings) -> Mappin
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a retried attempt starts clean: no duplicate objects
     predecessor = predecessor_of(settings, study_uid, version)
+    extra = user_queries(settings, bundle, study_uid)
     try:
-        analysis = analyse_folder(folder, bundle, out_dir, predecessor=predecessor)
+        analysis = analyse_folder(
+            folder, bundle, out_dir, predecessor=predecessor, extra_queries=extra
+        )
     except DicomNodeError as exc:
         logger.warning("study %s: not analysed: %s", study_uid, exc)
         return {

@@ -14,38 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dicom_node.errors import ConfigError, DicomNodeError
-
-
-def read_queries(path: Path) -> dict[str, list[str]]:
-    """User queries from a JSON or TOML file: finding id -> sentences.
-
-    Raises:
-        ConfigError: unreadable file or not a mapping of ids to sentence lists.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw: Any = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"queries file {str(path)!r} cannot be read: {exc}") from exc
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"queries file {str(path)!r} must map finding ids to sentence lists")
-    queries: dict[str, list[str]] = {}
-    for fid, sentences in raw.items():
-        if isinstance(sentences, str):
-            sentences = [sentences]
-        if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
-            raise ConfigError(
-                f"queries file {str(path)!r}: {fid!r} must be a sentence or a list of sentences"
-            )
-        queries[str(fid)] = sentences
-    return queries
+from pipeline.model.user_queries import read_queries
 
 
 def render(doc: dict[str, Any]) -> str:

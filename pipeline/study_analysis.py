@@ -76,6 +76,8 @@ logger = logging.getLogger(__name__)
 STAGES = ("load", "preprocess", "encode", "score", "heatmaps", "write")
 MANUFACTURER = "NeuroTriage Node open-source project"
 NO_USABLE_SEQUENCE = "no usable sequence"
+#: Display-name prefix of a user query's finding in the SR (scored, not called).
+USER_QUERY_LABEL = "User query"
 
 
 class StageTimer:
@@ -275,7 +277,7 @@ def build_result(
     """The typed result the SR is written from (calibrated findings; triage separately)."""
     cited = {s.sequence for s in series}
     used = tuple(s for s in scores.sequences_used if s in cited) or (series[0].sequence,)
-    findings = tuple(
+    calibrated = [
         FindingResult(
             finding_id=r.finding_id,
             display_name=r.display_name[:64],
@@ -286,7 +288,21 @@ def build_result(
         )
         for fid, r in scores.findings.items()
         if fid != TRIAGE_FINDING and r.threshold is not None and not r.user_defined
-    )
+    ]
+    # User queries: scored, not called; after the model's findings.
+    user_queries = [
+        FindingResult(
+            finding_id=r.finding_id,
+            display_name=f"{USER_QUERY_LABEL}: {r.finding_id}"[:64],
+            score=r.score,
+            threshold=None,
+            present=None,
+            sequences=used,
+        )
+        for r in scores.findings.values()
+        if r.user_defined
+    ]
+    findings = tuple(calibrated + user_queries)
     triage = scores.triage
     if triage is None or triage.threshold is None:
         raise ResultsError(f"bundle has no calibrated {TRIAGE_FINDING!r} finding for the triage")

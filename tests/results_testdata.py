@@ -177,6 +177,19 @@ def abnormal_result(
     )
 
 
+def with_user_query(result: AnalysisResult, finding_id: str = "arachnoid_cyst") -> AnalysisResult:
+    """``result`` plus a user query's finding: scored, not called (no threshold)."""
+    query = FindingResult(
+        finding_id=finding_id,
+        display_name=f"User query: {finding_id}",
+        score=0.37,
+        threshold=None,
+        present=None,
+        sequences=tuple(s.sequence for s in result.series),
+    )
+    return result.model_copy(update={"findings": (*result.findings, query)})
+
+
 def normal_result(study: StudyIdentity, series: dict[str, list[Dataset]]) -> AnalysisResult:
     """One finding absent, triage normal."""
     refs = tuple(series_reference(seq, ds) for seq, ds in series.items())

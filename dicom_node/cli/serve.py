@@ -52,10 +52,19 @@ def settings_from_flags(config: Path | None, **flags: Any) -> NodeSettings:
 @click.option("--metrics-bind", help="Address of the metrics server.")
 @click.option("--device", help="Inference device: cpu, cuda or cuda:N.")
 @click.option("--bundle", type=click.Path(path_type=Path), help="Model bundle directory.")
+@click.option(
+    "--queries",
+    type=click.Path(path_type=Path),
+    help="User queries file (JSON/TOML, finding id -> sentences): scored in the SR, not called.",
+)
 def serve(config: Path | None, **flags: Any) -> None:
     """Run the DICOM node until SIGTERM / Ctrl-C."""
     try:
         settings = settings_from_flags(config, **flags)
+        if settings.queries is not None:
+            from pipeline.model.user_queries import read_queries
+
+            read_queries(settings.queries)  # a broken file stops the start, not an analysis
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

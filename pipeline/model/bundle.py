@@ -244,6 +244,13 @@ class ModelBundle:
         if not extra:
             return self.queries
         findings = dict(self.queries.findings)
+        clash = sorted(set(extra) & set(findings))
+        if clash:
+            # Replacing a calibrated finding's sentences would keep its threshold.
+            raise BundleError(
+                f"user queries {clash} have the ids of findings of bundle {self.name}; "
+                "choose other ids"
+            )
         for fid, sentences in extra.items():
             key = tuple(s.strip() for s in sentences if s.strip())
             if not key:

@@ -123,14 +123,33 @@ class ModelIdentity(_Frozen):
 
 
 class FindingResult(_Frozen):
-    """Score and present/absent call of one finding (one TID 1501 group)."""
+    """Score and present/absent call of one finding (one TID 1501 group).
+
+    A finding of a *user query* (sentences added at run time, not part of the
+    model's calibrated query bank) has a score but no operating point:
+    ``threshold`` and ``present`` are both None ("not called").
+    """
 
     finding_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     display_name: str = Field(min_length=1, max_length=64)
     score: float
-    threshold: float
-    present: bool
+    threshold: float | None
+    present: bool | None
     sequences: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _called_at_a_threshold(self) -> FindingResult:
+        if (self.threshold is None) != (self.present is None):
+            raise ValueError(
+                f"finding {self.finding_id}: threshold and present must both be set "
+                "(a calibrated finding) or both be None (a user query, not called)"
+            )
+        return self
+
+    @property
+    def is_user_query(self) -> bool:
+        """True for a user query's finding: scored, not called."""
+        return self.threshold is None
 
 
 class TriageResult(_Frozen):

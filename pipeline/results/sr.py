@@ -233,18 +233,33 @@ def _source_images(
     ]
 
 
-def _score_measurements(score: float, threshold: float) -> list[Measurement]:
-    return [
-        Measurement(name=rc.SCORE, value=float(score), unit=rc.NO_UNITS),
-        Measurement(name=rc.THRESHOLD, value=float(threshold), unit=rc.NO_UNITS),
-    ]
+def _score_measurements(score: float, threshold: float | None) -> list[Measurement]:
+    measurements = [Measurement(name=rc.SCORE, value=float(score), unit=rc.NO_UNITS)]
+    if threshold is not None:
+        measurements.append(
+            Measurement(name=rc.THRESHOLD, value=float(threshold), unit=rc.NO_UNITS)
+        )
+    return measurements
 
 
 def _finding_group(
     result: AnalysisResult, finding: FindingResult, limit: int | None
 ) -> MeasurementsAndQualitativeEvaluations:
-    """One TID 1501 Measurement Group for one finding."""
+    """One TID 1501 Measurement Group for one finding.
+
+    A user query's group (no operating point) has the score only: no threshold
+    and no Presence evaluation, and a private finding type.
+    """
     tracking_id = finding_tracking_id(finding)
+    presence = (
+        None
+        if finding.present is None
+        else [
+            QualitativeEvaluation(
+                name=rc.PRESENCE, value=rc.PRESENT if finding.present else rc.ABSENT
+            )
+        ]
+    )
     return MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(
             uid=tracking_uid(result.study.study_instance_uid, finding.finding_id),
@@ -253,11 +268,7 @@ def _finding_group(
         finding_type=rc.finding_type(finding.finding_id, finding.display_name),
         algorithm_id=_algorithm(result.model),
         measurements=_score_measurements(finding.score, finding.threshold),
-        qualitative_evaluations=[
-            QualitativeEvaluation(
-                name=rc.PRESENCE, value=rc.PRESENT if finding.present else rc.ABSENT
-            )
-        ],
+        qualitative_evaluations=presence,
         source_images=_source_images(result.series_for(finding.sequences), limit),
     )
 

@@ -77,6 +77,8 @@ def read_sr(dataset: Dataset) -> AnalysisResult | NotAnalysedResult:
     for group in report.get_image_measurement_groups():
         score, threshold = _score_and_threshold(group, sop_uid)
         if group.finding_type == rc.TRIAGE_RESULT:
+            if threshold is None:
+                raise ResultsError(f"SOPInstanceUID {sop_uid}: the triage group has no threshold")
             triage = TriageResult(abnormal=call == rc.ABNORMAL, score=score, threshold=threshold)
             continue
         tracking = _TRACKING.match(group.tracking_identifier or "")
@@ -86,10 +88,10 @@ def read_sr(dataset: Dataset) -> AnalysisResult | NotAnalysedResult:
                 f"{group.tracking_identifier!r} is not '<name> (<finding id>)'"
             )
         presence = group.get_qualitative_evaluations(name=rc.PRESENCE)
-        if not presence:
-            raise ResultsError(
-                f"SOPInstanceUID {sop_uid}: group {tracking['id']} has no Presence evaluation"
-            )
+        if bool(presence) != (threshold is not None):
+            # Calibrated: threshold + Presence; a user query: neither.
+            missing = "Presence evaluation" if threshold is not None else "threshold"
+            raise ResultsError(f"SOPInstanceUID {sop_uid}: group {tracking['id']} has no {missing}")
         sequences = dict.fromkeys(
             sequence_of_instance[img.referenced_sop_instance_uid]
             for img in group.source_images
@@ -101,7 +103,7 @@ def read_sr(dataset: Dataset) -> AnalysisResult | NotAnalysedResult:
                 display_name=tracking["name"],
                 score=score,
                 threshold=threshold,
-                present=presence[0].value == rc.PRESENT,
+                present=presence[0].value == rc.PRESENT if presence else None,
                 sequences=tuple(sequences),
             )
         )
@@ -191,14 +193,14 @@ def _series(sr: hd.sr.Comprehensive3DSR, qualitative: list[Dataset]) -> tuple[Se
     return tuple(refs)
 
 
-def _score_and_threshold(group: ContentSequence, sop_uid: str) -> tuple[float, float]:
-    values = []
-    for name in (rc.SCORE, rc.THRESHOLD):
-        found = group.get_measurements(name=name)  # type: ignore[attr-defined]
-        if not found:
-            raise ResultsError(f"SOPInstanceUID {sop_uid}: a group has no {name.meaning}")
-        values.append(float(found[0].value))
-    return values[0], values[1]
+def _score_and_threshold(group: ContentSequence, sop_uid: str) -> tuple[float, float | None]:
+    """The group's score and threshold (None: a user query's group, not called)."""
+    scores = group.get_measurements(name=rc.SCORE)  # type: ignore[attr-defined]
+    if not scores:
+        raise ResultsError(f"SOPInstanceUID {sop_uid}: a group has no {rc.SCORE.meaning}")
+    thresholds = group.get_measurements(name=rc.THRESHOLD)  # type: ignore[attr-defined]
+    threshold = float(thresholds[0].value) if thresholds else None
+    return float(scores[0].value), threshold
 
 
 def _predecessor(dataset: Dataset) -> PredecessorReference | None:

@@ -81,6 +81,11 @@ def _caption(result: AnalysisResult, heatmap: HeatmapInput) -> Caption:
                 f"heatmap finding_id {heatmap.finding_id!r} is not among the result's findings"
             )
         finding = matches[0]
+        if finding.threshold is None or finding.present is None:
+            raise ResultsError(
+                f"heatmap finding_id {heatmap.finding_id!r} is a user query: it is not called, "
+                "so it has no heatmap"
+            )
         label, score = finding.display_name, finding.score
         threshold, present = finding.threshold, finding.present
     return Caption(

@@ -7,13 +7,17 @@ that every output agrees with the others.
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pydicom
 import pytest
+import torch
 
 from dicom_node.config import load_settings
+from dicom_node.errors import BundleError
 from dicom_node.registry import (
     AnalysisJob,
     JobState,
@@ -176,6 +180,47 @@ def test_run_analysis_writes_the_outbox_and_chains_versions(
     assert parsed.predecessor.sop_instance_uid == first["sr_sop_instance_uid"]
 
 
+def test_run_analysis_reports_the_sites_user_queries(
+    abnormal_study: Path, tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    study_uid = str(
+        pydicom.dcmread(
+            next(abnormal_study.rglob("IM_*")), stop_before_pixels=True
+        ).StudyInstanceUID
+    )
+    queries = tmp_path / "queries.json"
+    # "haemorrhage" is a finding of the bundle: skipped, it must keep its calibrated call.
+    queries.write_text('{"arachnoid_cyst": ["arachnoid cyst"], "haemorrhage": "a bleed"}')
+    settings = load_settings(data_dir=tmp_path / "node", bundle=tiny_bundle_dir, queries=queries)
+    shutil.copytree(abnormal_study, settings.storage_dir / study_uid)
+    outcome = analysis_module.run_analysis(study_uid, 1, settings)
+    findings = {f.finding_id: f for f in read_sr_file(outcome["outputs"][0]).findings}  # type: ignore[union-attr]
+    assert findings["arachnoid_cyst"].is_user_query
+    assert findings["haemorrhage"].threshold is not None
+    assert outcome["result"]["findings"]["arachnoid_cyst"]["user_defined"]
+
+
+def test_user_queries_follow_the_file_and_survive_a_broken_one(
+    tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    queries = tmp_path / "queries.toml"
+    queries.write_text('cyst = "arachnoid cyst"\n')
+    settings = load_settings(data_dir=tmp_path / "node", queries=queries)
+    assert analysis_module.user_queries(settings, tiny_bundle, "1.2.3") == {
+        "cyst": ["arachnoid cyst"]
+    }
+    queries.write_text('lipoma = ["lipoma", "fatty mass"]\n')
+    os.utime(queries, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime
+    assert analysis_module.user_queries(settings, tiny_bundle, "1.2.3") == {
+        "lipoma": ["lipoma", "fatty mass"]
+    }
+    queries.write_text("not = = toml")
+    os.utime(queries, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert analysis_module.user_queries(settings, tiny_bundle, "1.2.3") is None
+    queries.unlink()
+    assert analysis_module.user_queries(settings, tiny_bundle, "1.2.3") is None
+
+
 def test_run_analysis_without_a_bundle_or_study(
     tmp_path: Path, tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,3 +259,12 @@ def test_undecodable_pixels_give_a_not_analysed_sr_naming_the_sequence(
     assert result.written is not None
     sr = read_sr_file(result.written.sr.path)
     assert isinstance(sr, NotAnalysedResult) and sr.reason == result.not_analysed_reason
+
+
+def test_a_user_query_cannot_replace_a_calibrated_finding(tiny_bundle: ModelBundle) -> None:
+    dim = int(tiny_bundle.queries.normal.shape[1])
+    embeddings = {tiny_bundle.sequences[0]: torch.nn.functional.normalize(torch.ones(dim), dim=0)}
+    with pytest.raises(BundleError, match="haemorrhage"):
+        tiny_bundle.score(embeddings, extra_queries={"haemorrhage": ["a bleed"]})
+    scores = tiny_bundle.score(embeddings, extra_queries={"lipoma": ["lipoma"]})
+    assert scores.findings["lipoma"].user_defined and scores.findings["lipoma"].present is None

@@ -50,7 +50,11 @@ def test_analyze_json_with_user_queries_and_output_folder(
     assert all(Path(p).is_file() for p in doc["files"])
     assert {Path(p).parent for p in doc["files"]} == {tmp_path / "out"}
     sr = read_sr_file(doc["sr"]["path"])
-    assert "arachnoid_cyst" not in {f.finding_id for f in sr.findings}  # type: ignore[union-attr]
+    in_sr = {f.finding_id: f for f in sr.findings}  # type: ignore[union-attr]
+    # In the SR too: scored, not called.
+    assert in_sr["arachnoid_cyst"].present is None and in_sr["arachnoid_cyst"].threshold is None
+    assert in_sr["arachnoid_cyst"].score == pytest.approx(cyst["score"])
+    assert in_sr["arachnoid_cyst"].display_name == "User query: arachnoid_cyst"
     text = render_text(
         {
             "study_uid": doc["study_uid"],
@@ -89,6 +93,12 @@ def test_analyze_refuses_bad_queries(
         read_queries(bad)
     bad.write_text("not json")
     with pytest.raises(ConfigError, match="cannot be read"):
+        read_queries(bad)
+    bad.write_text('{"Arachnoid cyst": "arachnoid cyst"}')
+    with pytest.raises(ConfigError, match="lower-case"):
+        read_queries(bad)
+    bad.write_text('{"cyst": ["  "]}')
+    with pytest.raises(ConfigError, match="no sentence"):
         read_queries(bad)
     good = tmp_path / "q2.json"
     good.write_text('{"cyst": "arachnoid cyst"}')

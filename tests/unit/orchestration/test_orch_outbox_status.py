@@ -146,3 +146,13 @@ def test_serve_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "destinations" in result.output
+
+
+def test_serve_refuses_a_broken_queries_file_before_starting(tmp_path: Path) -> None:
+    queries = tmp_path / "queries.json"
+    queries.write_text('{"Arachnoid Cyst": "arachnoid cyst"}')
+    result = CliRunner().invoke(
+        main, ["serve", "--data-dir", str(tmp_path), "--queries", str(queries)]
+    )
+    assert result.exit_code == 2
+    assert "Arachnoid Cyst" in result.output and "lower-case" in result.output

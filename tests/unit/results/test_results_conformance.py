@@ -31,6 +31,7 @@ from tests.results_testdata import (
     gaussian_blob,
     normal_result,
     not_analysed_result,
+    with_user_query,
 )
 from tests.validators import (
     dciodvfy_errors,
@@ -47,16 +48,19 @@ ACCEPTED_PIXELMED_WARNINGS = ('CODE (705057003,SCT,"Presence"): Content Item not
 
 @pytest.fixture
 def emitted_srs(study, source_series, tmp_path: Path) -> dict[str, Path]:
-    """The SR variants: normal, not analysed, and an abnormal re-analysis (the
-    abnormal case with a predecessor: one pixelmed run, ~6-15 s each, covers both)."""
+    """The SR variants: normal, not analysed, and an abnormal re-analysis with a
+    user query (abnormal, predecessor and a finding without a call: one pixelmed
+    run, ~6-15 s each, covers all three)."""
     paths = {}
     first = build_sr(normal_result(study, source_series))
     cases = {
         "normal": first,
         "not_analysed": build_sr(not_analysed_result(study)),
         "reanalysis": build_sr(
-            abnormal_result(
-                study, source_series, predecessor=PredecessorReference.from_dataset(first)
+            with_user_query(
+                abnormal_result(
+                    study, source_series, predecessor=PredecessorReference.from_dataset(first)
+                )
             )
         ),
     }

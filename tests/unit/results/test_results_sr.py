@@ -19,6 +19,7 @@ from tests.results_testdata import (
     abnormal_result,
     normal_result,
     not_analysed_result,
+    with_user_query,
 )
 
 
@@ -120,6 +121,32 @@ def test_round_trip_recovers_the_result(kind, study, source_series, tmp_path):
     assert back.triage.abnormal is (kind == "abnormal")
     scores = {f.finding_id: (f.score, f.present, f.sequences) for f in back.findings}
     assert scores == {f.finding_id: (f.score, f.present, f.sequences) for f in result.findings}
+
+
+def test_user_query_is_scored_not_called(study, source_series, tmp_path):
+    result = with_user_query(abnormal_result(study, source_series))
+    ds = _save_and_read(build_sr(result), tmp_path)
+    back = read_sr(ds)
+    assert back == result
+    (query,) = [f for f in back.findings if f.is_user_query]
+    assert (query.finding_id, query.score, query.threshold, query.present) == (
+        "arachnoid_cyst",
+        0.37,
+        None,
+        None,
+    )
+    report = Comprehensive3DSR.from_dataset(ds).content
+    (group,) = [
+        g
+        for g in report.get_image_measurement_groups()
+        if g.tracking_identifier == "User query: arachnoid_cyst (arachnoid_cyst)"
+    ]
+    assert group.finding_type.scheme_designator == rc.PRIVATE_SCHEME
+    assert group.get_qualitative_evaluations(name=rc.PRESENCE) == []
+    assert group.get_measurements(name=rc.THRESHOLD) == []
+    assert [m.value for m in group.get_measurements(name=rc.SCORE)] == [0.37]
+    # The model's own findings keep their calls.
+    assert sum(f.present is True for f in back.findings) == 2
 
 
 def test_not_analysed_round_trip_with_and_without_series(study, source_series, tmp_path):
