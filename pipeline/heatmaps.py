@@ -35,18 +35,22 @@ puts it onto the ORIGINAL slices of the source series.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import SimpleITK as sitk
 import torch
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
 from torch import Tensor, nn
 
 from dicom_node.errors import DicomNodeError, ResultsError
 from pipeline.model.scoring import EmbeddedQueries, ScoringSpec, finding_logits
+from pipeline.series.headers import Frame
 
 logger = logging.getLogger(__name__)
 
@@ -364,32 +368,105 @@ def display_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
     """The single-frame slices a map is drawn on: one image per slice position.
 
     A diffusion series holds several images per position (b-values); the b≈1000
-    images are kept (those the model's ``DWI`` input comes from). Multi-frame
-    instances are not drawn on (the capture writer needs one instance per slice).
+    images are kept (those the model's ``DWI`` input comes from). Each frame of a
+    multi-frame instance (Enhanced MR) becomes a single-frame view of it
+    (:func:`frame_view`), so captures are drawn on Enhanced MR series too.
 
     Raises:
-        ResultsError: nothing drawable (multi-frame series, or no geometry).
+        ResultsError: nothing drawable (no slices, undecodable pixels, or several
+            images per position that cannot be told apart).
     """
     from pipeline.series.dwi import pick_high_b, split_b_values
-    from pipeline.volume import frame_position
+    from pipeline.volume import expand_sources, frame_position
 
-    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in datasets):
-        raise ResultsError("multi-frame series: heatmap captures need single-frame slices")
-    chosen = list(datasets)
-    positions = {tuple(round(float(v), 2) for v in ds.ImagePositionPatient) for ds in chosen}
-    if len(positions) < len(chosen):
+    frames = expand_sources(list(datasets))
+    positions = {frame_position(frame) for frame in frames}
+    if len(positions) < len(frames):
         try:
-            split = split_b_values(chosen)
+            split = split_b_values(frames)
             frames = split.groups[pick_high_b(split)]
         except (KeyError, ValueError, DicomNodeError) as exc:
             raise ResultsError(f"cannot choose one image per slice position: {exc}") from exc
-        unique: dict[tuple[float, float, float], Dataset] = {}
+        unique: dict[tuple[float, float, float], Frame] = {}
         for frame in frames:
-            unique.setdefault(frame_position(frame), frame.dataset)
-        chosen = list(unique.values())
-    if not chosen:
+            unique.setdefault(frame_position(frame), frame)
+        frames = list(unique.values())
+    if not frames:
         raise ResultsError("no slices to draw the heatmap on")
-    return chosen
+    decoded: dict[int, npt.NDArray[Any]] = {}
+    return [
+        frame.dataset if frame.index is None else frame_view(frame, decoded) for frame in frames
+    ]
+
+
+#: Top-level attributes of a multi-frame instance that a single-frame view drops.
+_MULTI_FRAME_ONLY = frozenset(
+    {
+        "PixelData",
+        "NumberOfFrames",
+        "PerFrameFunctionalGroupsSequence",
+        "SharedFunctionalGroupsSequence",
+        "DimensionIndexSequence",
+        "DimensionOrganizationSequence",
+        "FrameIncrementPointer",
+    }
+)
+#: Per-frame geometry and pixel attributes a view takes from the functional groups.
+_FRAME_ATTRIBUTES = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+)
+
+
+def frame_view(frame: Frame, decoded: dict[int, npt.NDArray[Any]] | None = None) -> Dataset:
+    """A single-frame dataset showing one frame of a multi-frame instance.
+
+    It carries the instance's top-level attributes (patient, study, series, pixel
+    description), the frame's geometry from the functional groups, the frame's
+    stored pixel values (uncompressed) and, as the Python attribute
+    ``referenced_frame_number``, the 1-based frame number that captures cite
+    (SourceImageSequence > ReferencedFrameNumber). ``decoded`` caches decoded
+    instances (id -> frames) across calls.
+
+    Raises:
+        ResultsError: the pixel data cannot be decoded, or the frame has no geometry.
+    """
+    source = frame.dataset
+    index = 0 if frame.index is None else frame.index
+    cache = {} if decoded is None else decoded
+    array = cache.get(id(source))
+    if array is None:
+        try:
+            array = np.asarray(source.pixel_array)
+        except Exception as exc:
+            raise ResultsError(
+                f"cannot decode PixelData of SOPInstanceUID {source.get('SOPInstanceUID', '?')}: "
+                f"{exc}"
+            ) from exc
+        cache[id(source)] = array
+    pixels = array[index] if array.ndim == 3 else array
+    view = Dataset()
+    for element in source:
+        if element.keyword not in _MULTI_FRAME_ONLY:
+            view.add(copy.deepcopy(element))
+    for keyword in _FRAME_ATTRIBUTES:
+        value = frame.attribute(keyword)
+        if value is not None:
+            setattr(view, keyword, value)
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        if keyword not in view:
+            raise ResultsError(
+                f"frame {index + 1} of SOPInstanceUID {source.get('SOPInstanceUID', '?')} "
+                f"has no {keyword}"
+            )
+    view.file_meta = FileMetaDataset()
+    view.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    view.PixelData = np.ascontiguousarray(pixels).tobytes()
+    view.referenced_frame_number = index + 1
+    return view
 
 
 def peak_world(

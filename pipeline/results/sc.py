@@ -231,6 +231,9 @@ def _add_derivation(sc: Dataset, ref: Dataset, caption: Caption) -> None:
     item = Dataset()
     item.ReferencedSOPClassUID = ref.SOPClassUID
     item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
+    frame_number = getattr(ref, "referenced_frame_number", None)
+    if frame_number is not None:  # a frame of a multi-frame source (pipeline.heatmaps.frame_view)
+        item.ReferencedFrameNumber = int(frame_number)
     purpose = hd.sr.CodedConcept.from_code(codes.DCM.SourceImageForImageProcessingOperation)
     item.PurposeOfReferenceCodeSequence = [purpose]
     sc.SourceImageSequence = [item]

@@ -21,8 +21,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pydicom import dcmread
 
+from pipeline.dicom_fixtures import make_enhanced_mr
+from pipeline.heatmaps import display_slices
+from pipeline.results.heatmap_geometry import sort_slices
 from pipeline.results.model import PredecessorReference
 from pipeline.results.sr import build_sr
 from pipeline.results.writer import TRIAGE_HEATMAP, HeatmapInput, write_results
@@ -110,3 +115,41 @@ def test_validator_helpers_catch_an_invalid_object(study, source_series, tmp_pat
     path = tmp_path / "broken.dcm"
     sr.save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) != []
+
+
+def test_heatmap_on_an_enhanced_mr_series_cites_its_frames(study, source_series, tmp_path):
+    """Captures of a multi-frame (Enhanced MR) source: one per frame position, each
+    citing the instance and its frame, with zero dciodvfy errors and warnings."""
+    header = {element.keyword: element.value for element in study.to_dataset()}
+    header["SeriesDescription"] = "FLAIR enhanced"
+    volume = np.arange(8 * 64 * 64, dtype=np.uint16).reshape(8, 64, 64) % 1000
+    enhanced = make_enhanced_mr(volume, (1.0, 1.0, 5.0), header=header, frame_order_seed=3)
+    views = sort_slices(display_slices([enhanced]))
+    assert len(views) == 8
+    numbers = [view.referenced_frame_number for view in views]
+    assert sorted(numbers) == list(range(1, 9)) and numbers != list(range(1, 9))  # shuffled
+    positions = {
+        frame: tuple(item.PlanePositionSequence[0].ImagePositionPatient)
+        for frame, item in enumerate(enhanced.PerFrameFunctionalGroupsSequence, start=1)
+    }
+    for view in views:  # each view shows its own frame, where that frame is
+        assert tuple(view.ImagePositionPatient) == positions[view.referenced_frame_number]
+        frame = enhanced.pixel_array[view.referenced_frame_number - 1]
+        assert np.array_equal(view.pixel_array, frame)
+    heat = gaussian_blob((8, 64, 64), (4, 32, 32))
+    written = write_results(
+        abnormal_result(study, source_series),
+        tmp_path,
+        [HeatmapInput("acute_infarct", "FLAIR", views, heat)],
+        slices_per_heatmap=3,
+    )
+    assert len(written.heatmaps) == 3
+    for obj in written.heatmaps:
+        assert dciodvfy_errors(obj.path) == [], obj.path.name
+        assert dciodvfy_warnings(obj.path) == [], obj.path.name
+        capture = dcmread(obj.path)
+        (source,) = capture.SourceImageSequence
+        assert source.ReferencedSOPInstanceUID == enhanced.SOPInstanceUID
+        assert source.ReferencedSOPClassUID == enhanced.SOPClassUID
+        assert 1 <= source.ReferencedFrameNumber <= 8
+        assert capture.StudyInstanceUID == study.study_instance_uid
