@@ -16,7 +16,9 @@ processes, each with a quarter of the files) to
     association.
 
 Every target starts empty for every run. Prints instances/s (median of
-``--repeat`` runs, and the best) and the ratios node/Orthanc, node/storescp.
+``--repeat`` runs, and the best), the ratios node/Orthanc, node/storescp,
+node/pynetdicom, and the receiving side's CPU milliseconds per instance (all
+its processes; the storescu senders excluded).
 
 Usage::
 
@@ -306,21 +308,65 @@ def send(files: list[Path], aet: str, port: int, associations: int) -> float:
     return elapsed
 
 
+def server_cpu_seconds() -> float:
+    """CPU seconds so far of this process and its descendants, the storescu senders excluded.
+
+    The targets run here (the node's dispatcher thread) or as child processes
+    (the node's SCP workers, Orthanc, storescp and the children it forks and
+    reaps, the pynetdicom floor). Reaped children of this process (the storescu
+    senders) are not counted.
+    """
+    table: dict[int, tuple[str, int, list[str]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        table[int(stat.parent.name)] = (name, int(fields[1]), fields)
+    me = os.getpid()
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = table[pid][1] if pid in table else 0
+        return False
+
+    ticks = 0
+    for pid, (name, _ppid, fields) in table.items():
+        if name == "storescu" or not descends(pid):
+            continue
+        utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+        ticks += utime + stime + (0 if pid == me else cutime + cstime)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure_once(
     target: str, files: list[Path], associations: int, run: int, scratch: Path
-) -> float:
-    """One run against a fresh, empty target; ``node:N`` is the node with N SCP processes."""
+) -> tuple[float, float]:
+    """One run against a fresh, empty target; ``node:N`` is the node with N SCP processes.
+
+    Returns instances/s and the receiving side's CPU milliseconds per instance.
+    """
     name, _, processes = target.partition(":")
     work = scratch / f"{name}-{processes}-{associations}-{run}"
     with TARGETS[name](work, int(processes or 2)) as (aet, port, count):
+        cpu_before = server_cpu_seconds()
         elapsed = send(files, aet, port, associations)
+        cpu_ms = 1000 * (server_cpu_seconds() - cpu_before) / len(files)
         stored = count()
     shutil.rmtree(work, ignore_errors=True)
     if stored != len(files):
         raise RuntimeError(f"{target}: {stored} of {len(files)} instances stored")
     rate = len(files) / elapsed
-    print(f"  run {run + 1} {target:10s} {associations} assoc: {rate:7.1f} inst/s", flush=True)
-    return rate
+    print(
+        f"  run {run + 1} {target:10s} {associations} assoc: {rate:7.1f} inst/s, "
+        f"receiver CPU {cpu_ms:5.2f} ms/instance",
+        flush=True,
+    )
+    return rate, cpu_ms
 
 
 def main() -> None:
@@ -342,6 +388,7 @@ def main() -> None:
     targets = args.targets.split(",")
     counts = [int(value) for value in args.associations.split(",")]
     results: dict[tuple[str, int], list[float]] = {key: [] for key in product(targets, counts)}
+    cpu: dict[tuple[str, int], list[float]] = {key: [] for key in product(targets, counts)}
     with tempfile.TemporaryDirectory(prefix="nt-bench-") as tmp:
         scratch = Path(tmp)
         files = build_study(scratch / "study")
@@ -351,9 +398,9 @@ def main() -> None:
         for run in range(args.repeat):
             for associations in counts:
                 for target in targets:
-                    results[target, associations].append(
-                        measure_once(target, files, associations, run, scratch)
-                    )
+                    rate, cpu_ms = measure_once(target, files, associations, run, scratch)
+                    results[target, associations].append(rate)
+                    cpu[target, associations].append(cpu_ms)
     print()
     print(f"{'instances/s':12s}" + "".join(f"{f'{n} assoc: median (best)':>26s}" for n in counts))
     for target in targets:
@@ -371,6 +418,11 @@ def main() -> None:
                 ]
                 label = f"{node}/{other}"
                 print(f"{label:12s}" + "".join(f"{ratio:>25.2f}x" for ratio in ratios))
+    print()
+    print(f"{'receiver CPU':12s}" + "".join(f"{f'{n} assoc: ms/instance':>26s}" for n in counts))
+    for target in targets:
+        cells = [f"{statistics.median(cpu[target, n]):7.2f}" for n in counts]
+        print(f"{target:12s}" + "".join(f"{cell:>26s}" for cell in cells))
 
 
 if __name__ == "__main__":
