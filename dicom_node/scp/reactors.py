@@ -32,6 +32,7 @@ import logging
 import os
 import queue
 import select
+import threading
 import time
 from typing import Any, Final
 
@@ -52,23 +53,56 @@ def supported() -> bool:
     return tuple(pynetdicom.__version__.split(".")[:2]) == _SUPPORTED_MAJOR_MINOR
 
 
-def install(assoc: Any) -> None:
-    """Make ``assoc`` (not yet started) wait for work instead of polling for it."""
+class WakePipe:
+    """A non-blocking pipe that wakes the DUL loop; closed exactly once."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self.write_fd, b"!")
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.read(self.read_fd, 4096)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for fd in (self.read_fd, self.write_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def install(assoc: Any) -> WakePipe:
+    """Make ``assoc`` (not yet started) wait for work instead of polling for it.
+
+    Returns the association's wake-up pipe. The DUL loop closes it when it ends;
+    once the association is over the caller closes it if the DUL thread is not
+    alive (it never ran), never while the loop may still read its descriptors.
+    """
     dul = assoc.dul
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
+    pipe = WakePipe()
     outgoing: queue.Queue[Any] = dul.to_provider_queue
     put = outgoing.put
 
     def put_and_wake(item: Any, block: bool = True, timeout: float | None = None) -> None:
         put(item, block, timeout)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(wake_w, b"!")
+        pipe.wake()
 
     outgoing.put = put_and_wake  # type: ignore[method-assign]
     # The DUL is a Thread whose target was bound at construction.
-    dul._target = functools.partial(_run_dul, dul, wake_r, wake_w)
+    dul._target = functools.partial(_run_dul, dul, pipe)
     assoc._run_reactor = functools.partial(_run_association, assoc)
     messages: queue.Queue[Any] = assoc.dimse.msg_queue
 
@@ -79,11 +113,12 @@ def install(assoc: Any) -> None:
             return None, None
 
     assoc.dimse.get_msg = get_msg
+    return pipe
 
 
-def _wait_for_io(dul: Any, wake_r: int) -> None:
+def _wait_for_io(dul: Any, pipe: WakePipe) -> None:
     """Block until the socket is readable, a primitive is queued, or IDLE_WAIT passes."""
-    fds = [wake_r]
+    fds: list[Any] = [pipe.read_fd]
     raw = getattr(dul.socket, "socket", None)
     if raw is not None and raw.fileno() >= 0:
         fds.append(raw)
@@ -94,12 +129,11 @@ def _wait_for_io(dul: Any, wake_r: int) -> None:
         # own transport check reports it (Evt17) on the next pass.
         time.sleep(dul._run_loop_delay)
         return
-    if wake_r in ready:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.read(wake_r, 4096)
+    if pipe.read_fd in ready:
+        pipe.drain()
 
 
-def _run_dul(dul: Any, wake_r: int, wake_w: int) -> None:
+def _run_dul(dul: Any, pipe: WakePipe) -> None:
     """``DULServiceProvider.run_reactor`` with a blocking wait in place of the sleep."""
     try:
         dul._idle_timer.start()
@@ -109,7 +143,7 @@ def _run_dul(dul: Any, wake_r: int, wake_w: int) -> None:
                 dul.assoc._dul_ready.set()
                 idle = True
             if idle:
-                _wait_for_io(dul, wake_r)
+                _wait_for_io(dul, pipe)
             if dul._kill_thread:
                 break
             if dul.artim_timer.expired:
@@ -131,9 +165,7 @@ def _run_dul(dul: Any, wake_r: int, wake_w: int) -> None:
             dul.state_machine.do_action(event)
             idle = False
     finally:
-        for fd in (wake_r, wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        pipe.close()
 
 
 def _abort_hard(dul: Any) -> None:

@@ -64,17 +64,19 @@ class _JoiningRequestHandler(RequestHandler):
         live: dict[threading.Thread, Any] = getattr(self.server, "live_associations", {})
         live[threading.current_thread()] = assoc
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
-        event_driven = reactors.supported()
-        if event_driven:
-            reactors.install(assoc)
-        else:
+        pipe = reactors.install(assoc) if reactors.supported() else None
+        if pipe is None:
             LOOP_DELAYS.opened(assoc)
         try:
             assoc.start()
             assoc.join()
         finally:
-            if not event_driven:
+            if pipe is None:
                 LOOP_DELAYS.closed(assoc)
+            elif not assoc.dul.is_alive():
+                # A DUL loop that ran closed it already; one that never started did not.
+                # (A live loop still reads the pipe's fds: it closes them when it ends.)
+                pipe.close()
             live.pop(threading.current_thread(), None)
 
 

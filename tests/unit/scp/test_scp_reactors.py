@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -151,3 +152,23 @@ def test_network_timeout_still_fires() -> None:
         assert not assoc.is_established
     finally:
         srv.close()
+
+
+def test_associations_leave_no_descriptor_behind(server: _Server) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    ae = _client()
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="NODE")  # warm-up
+    assoc.release()
+    time.sleep(0.2)
+    before = open_fds()
+    for _ in range(15):
+        assoc = ae.associate("127.0.0.1", server.port, ae_title="NODE")
+        assert assoc.is_established
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+    deadline = time.monotonic() + 5
+    while open_fds() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_fds() <= before  # each association's wake-up pipe is closed
