@@ -197,6 +197,17 @@ def orthanc_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Call
         process.wait(30)
 
 
+def wait_for_echo(aet: str, port: int, what: str, timeout: float = 30) -> None:
+    """Wait until ``aet`` on loopback ``port`` answers dcmtk's echoscu."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(
+        ["echoscu", "-aec", aet, "127.0.0.1", str(port)], env=DCMTK_ENV, capture_output=True
+    ).returncode:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def storescp_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Callable[[], int]]]:
     port = free_port()
@@ -209,15 +220,7 @@ def storescp_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Cal
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run(
-            ["echoscu", "-aec", "STORESCP", "127.0.0.1", str(port)],
-            env=DCMTK_ENV,
-            capture_output=True,
-        ).returncode:
-            if time.monotonic() > deadline:
-                raise RuntimeError("storescp did not start")
-            time.sleep(0.1)
+        wait_for_echo("STORESCP", port, "storescp")
         yield "STORESCP", port, lambda: sum(1 for path in out.iterdir() if path.is_file())
     finally:
         process.terminate()
@@ -263,15 +266,7 @@ def floor_target(work: Path, _processes: int) -> Iterator[tuple[str, int, Callab
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run(
-            ["echoscu", "-aec", "FLOOR", "127.0.0.1", str(port)],
-            env=DCMTK_ENV,
-            capture_output=True,
-        ).returncode:
-            if time.monotonic() > deadline:
-                raise RuntimeError("pynetdicom reference SCP did not start")
-            time.sleep(0.1)
+        wait_for_echo("FLOOR", port, "the pynetdicom reference SCP")
         yield "FLOOR", port, lambda: len(list(out.glob("*.stored")))
     finally:
         process.terminate()

@@ -147,14 +147,15 @@ def _registry_study(database: str, study_uid: str, sr_uid: str | None) -> None:
     engine.dispose()
 
 
+def _study_uid(folder: Path) -> str:
+    first = next(folder.rglob("IM_*"))
+    return str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)
+
+
 def test_run_analysis_writes_the_outbox_and_chains_versions(
     abnormal_study: Path, tiny_bundle_dir: Path, tmp_path: Path
 ) -> None:
-    study_uid = str(
-        pydicom.dcmread(
-            next(abnormal_study.rglob("IM_*")), stop_before_pixels=True
-        ).StudyInstanceUID
-    )
+    study_uid = _study_uid(abnormal_study)
     settings = load_settings(data_dir=tmp_path / "node", bundle=tiny_bundle_dir)
     shutil.copytree(abnormal_study, settings.storage_dir / study_uid)
     first = analysis_module.run_analysis(study_uid, 1, settings)
@@ -183,11 +184,7 @@ def test_run_analysis_writes_the_outbox_and_chains_versions(
 def test_run_analysis_reports_the_sites_user_queries(
     abnormal_study: Path, tiny_bundle_dir: Path, tmp_path: Path
 ) -> None:
-    study_uid = str(
-        pydicom.dcmread(
-            next(abnormal_study.rglob("IM_*")), stop_before_pixels=True
-        ).StudyInstanceUID
-    )
+    study_uid = _study_uid(abnormal_study)
     queries = tmp_path / "queries.json"
     # "haemorrhage" is a finding of the bundle: skipped, it must keep its calibrated call.
     queries.write_text('{"arachnoid_cyst": ["arachnoid cyst"], "haemorrhage": "a bleed"}')
