@@ -307,9 +307,10 @@ def server_cpu_seconds() -> float:
     """CPU seconds so far of this process and its descendants, the storescu senders excluded.
 
     The targets run here (the node's dispatcher thread) or as child processes
-    (the node's SCP workers, Orthanc, storescp and the children it forks and
-    reaps, the pynetdicom floor). Reaped children of this process (the storescu
-    senders) are not counted.
+    (the node's SCP workers, Orthanc, storescp and the children it forks, the
+    pynetdicom floor). Reaped children of this process (the storescu senders)
+    are not counted. storescp's per-association children count only once
+    storescp has reaped them, so its figure can come out low.
     """
     table: dict[int, tuple[str, int, list[str]]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):

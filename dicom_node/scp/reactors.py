@@ -32,6 +32,7 @@ import logging
 import os
 import queue
 import select
+import ssl
 import threading
 import time
 from typing import Any, Final
@@ -120,6 +121,8 @@ def _wait_for_io(dul: Any, pipe: WakePipe) -> None:
     """Block until the socket is readable, a primitive is queued, or IDLE_WAIT passes."""
     fds: list[Any] = [pipe.read_fd]
     raw = getattr(dul.socket, "socket", None)
+    if isinstance(raw, ssl.SSLSocket) and raw.pending():
+        return  # TLS bytes already decrypted: select() cannot see them
     if raw is not None and raw.fileno() >= 0:
         fds.append(raw)
     try:
