@@ -221,10 +221,7 @@ def gradient_input_maps(
             raise ResultsError("no gradient reached the input")
         evidence = (grad[0, 0] * (x[0, 0] - floor)).clamp(min=0).detach().cpu().numpy()
         heat = ndimage.gaussian_filter(evidence.astype(np.float32), sigma)
-        if within is not None:
-            heat = np.where(within, heat, 0.0)
-        top = float(heat.max())
-        maps[target] = (heat / top if top > 0 else heat).astype(np.float32)
+        maps[target] = _masked_unit_max(heat, within)
     encoder.zero_grad(set_to_none=True)
     return maps
 
@@ -295,10 +292,7 @@ def occlusion_maps(
     for index, target in enumerate(targets):
         heat = np.zeros(shape, dtype=np.float32)
         heat[box[0] : box[1], box[2] : box[3], box[4] : box[5]] = drops[index]
-        if within is not None:
-            heat = np.where(within, heat, 0.0).astype(np.float32)
-        top = float(heat.max())
-        maps[target] = (heat / top if top > 0 else heat).astype(np.float32)
+        maps[target] = _masked_unit_max(heat, within)
     return maps
 
 
@@ -320,6 +314,16 @@ def saliency_maps(
     if method == "occlusion":
         return occlusion_maps(encoder, volume, queries, targets, spec, device, within)
     raise ResultsError(f"heatmap method {method!r} is not one of {HEATMAP_METHODS}")
+
+
+def _masked_unit_max(
+    heat: npt.NDArray[np.floating], within: npt.NDArray[np.bool_] | None
+) -> npt.NDArray[np.float32]:
+    """``heat`` set to 0 outside ``within`` and scaled so its maximum is 1 (unless all 0)."""
+    if within is not None:
+        heat = np.where(within, heat, 0.0)
+    top = float(heat.max())
+    return np.asarray(heat / top if top > 0 else heat, dtype=np.float32)
 
 
 def _one_volume(volume: Tensor | npt.NDArray[np.floating]) -> Tensor:

@@ -182,6 +182,24 @@ def _still_current(session: Session, study: Study, job: AnalysisJob) -> bool:
     return False
 
 
+def _fail(
+    session: Session,
+    study: Study,
+    job: AnalysisJob,
+    exc: BaseException,
+    *,
+    job_error: str,
+    study_reason: str,
+) -> dict[str, Any]:
+    """Roll back, and fail the job and the study unless a newer version superseded them."""
+    session.rollback()
+    if _still_current(session, study, job):
+        _finish(job, JobState.FAILED, job_error)
+        transition(session, study, StudyState.FAILED, study_reason)
+        session.commit()
+    return {"outcome": JobState.FAILED.value, "error": str(exc)}
+
+
 def _finish(job: AnalysisJob, state: JobState, error: str | None = None) -> None:
     job.state = state
     job.finished_at = utcnow()
@@ -284,20 +302,24 @@ def _run_analysis(
             job.version,
             exc,
         )
-        session.rollback()
-        if _still_current(session, study, job):
-            _finish(job, JobState.FAILED, f"gave up after retries: {type(exc).__name__}: {exc}")
-            transition(session, study, StudyState.FAILED, f"analysis gave up after retries: {exc}")
-            session.commit()
-        return {"outcome": JobState.FAILED.value, "error": str(exc)}
+        return _fail(
+            session,
+            study,
+            job,
+            exc,
+            job_error=f"gave up after retries: {type(exc).__name__}: {exc}",
+            study_reason=f"analysis gave up after retries: {exc}",
+        )
     except Exception as exc:
         logger.exception("study %s: analysis version %d failed", study.study_uid, job.version)
-        session.rollback()
-        if _still_current(session, study, job):
-            _finish(job, JobState.FAILED, f"{type(exc).__name__}: {exc}")
-            transition(session, study, StudyState.FAILED, f"analysis error: {exc}")
-            session.commit()
-        return {"outcome": JobState.FAILED.value, "error": str(exc)}
+        return _fail(
+            session,
+            study,
+            job,
+            exc,
+            job_error=f"{type(exc).__name__}: {exc}",
+            study_reason=f"analysis error: {exc}",
+        )
     if not _still_current(session, study, job):
         return {"outcome": "superseded"}
     job.model_name = outcome.get("model_name")
