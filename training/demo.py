@@ -72,22 +72,37 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
 
     t = time.perf_counter()
     # streamed: each study is generated in memory and goes through the inference
-    # input code (series selection, loading, preprocessing) straight into the cache
-    cache_summary = stream_to_cache(
-        out / "cache",
-        args.studies,
-        args.seed,
-        list(SITES),
-        PrepareConfig(
-            spec=PreprocessSpec(output_shape=(args.size,) * 3),
-            sequences=tuple(args.sequences.split(",")),
-            test_sites=(args.test_site,),
-            val_fraction=0.2,
-            seed=args.seed,
-        ),
-        workers=args.workers,
-        size="small",
+    # input code (series selection, loading, preprocessing) straight into the cache.
+    # The training sites and the held-out site are made as two parts (another seed
+    # for the held-out one), so that the test set's size is chosen on its own.
+    prepare_cfg = PrepareConfig(
+        spec=PreprocessSpec(output_shape=(args.size,) * 3, spacing_mm=(args.spacing,) * 3),
+        sequences=tuple(args.sequences.split(",")),
+        test_sites=(args.test_site,),
+        val_fraction=0.2,
+        seed=args.seed,
     )
+    train_sites = [site for site in SITES if site != args.test_site]
+    cache_summary = {
+        "training_sites": stream_to_cache(
+            out / "cache",
+            args.studies,
+            args.seed,
+            train_sites,
+            prepare_cfg,
+            workers=args.workers,
+            size="small",
+        ),
+        "held_out_site": stream_to_cache(
+            out / "cache",
+            args.test_studies,
+            args.seed + 1,
+            [args.test_site],
+            prepare_cfg,
+            workers=args.workers,
+            size="small",
+        ),
+    }
     logger.info("demo cache: %s", cache_summary)
     lap("synth_and_prepare", t)
 
@@ -137,8 +152,8 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
         out / "bundle",
         name="neurotriage-demo",
         version=args.version,
-        description=f"synthetic demo: {args.studies} studies, sites {', '.join(SITES)}, "
-        f"{args.test_site} held out",
+        description=f"synthetic demo: {args.studies} studies of {', '.join(train_sites)}; "
+        f"{args.test_studies} of {args.test_site}, held out",
     )
     result = evaluate_bundle(
         out / "bundle",
@@ -162,12 +177,23 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Build the synthetic demo bundle.")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--studies", type=int, default=900)
+    parser.add_argument(
+        "--studies", type=int, default=1300, help="studies of the training sites (train + val)"
+    )
+    parser.add_argument(
+        "--test-studies", type=int, default=300, help="studies of the held-out site (test)"
+    )
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=2.0,
+        help="resampling grid (mm) before the crop and the resize to --size",
+    )
     parser.add_argument("--extra-reports", type=int, default=3000)
     parser.add_argument("--sequences", default="T2,FLAIR,DWI")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--test-site", default="philips_c")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--text-epochs", type=int, default=8)
     parser.add_argument("--text-config", default="tiny")
     parser.add_argument("--text-lr", type=float, default=2e-3)
@@ -182,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--version", default="0.1.1")
+    parser.add_argument("--version", default="0.2.0")
     parser.add_argument("-v", "--verbose", action="count", default=1)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

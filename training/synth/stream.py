@@ -20,17 +20,20 @@ sequences per cache keep a study under 10 MB (one CNN is trained per sequence).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dicom_node.errors import ConfigError
 from pipeline.model.inputs import StudyInputs, study_inputs
 from pipeline.preprocess import PreprocessSpec
 from pipeline.series import select_series
 from training.data.cache import (
+    CACHE_FILE,
     STUDIES_FILE,
     CachedStudy,
     append_jsonl,
@@ -151,18 +154,36 @@ def stream_to_cache(
 ) -> PrepareSummary:
     """Write a training cache (``prepare`` format) of synthetic studies, no DICOM on disk.
 
-    Resumable: studies already in ``studies.jsonl`` are not made again.
+    Resumable: studies already in ``studies.jsonl`` are not made again. A cache
+    may be filled in parts (e.g. the training sites, then a held-out site with
+    another seed and count): each part is listed under ``source.synthetic`` in
+    ``cache.json``, and a part made with other preprocessing, sequences or test
+    sites is refused, since one cache must hold tensors made one way.
+
+    Raises:
+        ConfigError: the cache already holds studies made another way.
     """
     cfg = cfg or PrepareConfig()
-    write_cache_meta(
-        out_dir,
-        {
-            "preprocessing": cfg.spec.model_dump(mode="json"),
-            "sequences": list(cfg.sequences),
-            "test_sites": list(cfg.test_sites),
-            "source": {"synthetic": {"seed": seed, "sites": list(sites or SITES), "size": size}},
-        },
-    )
+    meta: dict[str, Any] = {
+        "preprocessing": cfg.spec.model_dump(mode="json"),
+        "sequences": list(cfg.sequences),
+        "test_sites": list(cfg.test_sites),
+    }
+    part = {"seed": seed, "sites": list(sites or SITES), "size": size, "studies": n_studies}
+    parts = [part]
+    meta_path = out_dir / CACHE_FILE
+    if meta_path.is_file():
+        existing = json.loads(meta_path.read_text(encoding="utf-8"))
+        for field, value in meta.items():
+            if existing.get(field) != value:
+                raise ConfigError(
+                    f"cache {out_dir} holds studies made with {field}={existing.get(field)!r}, "
+                    f"not {value!r}: use another cache folder"
+                )
+        earlier = existing.get("source", {}).get("synthetic", [])
+        earlier = earlier if isinstance(earlier, list) else [earlier]
+        parts = [p for p in earlier if p != part] + [part]
+    write_cache_meta(out_dir, {**meta, "source": {"synthetic": parts}})
     summary = PrepareSummary(studies_found=n_studies)
     done = {row["key"] for row in iter_jsonl(out_dir / STUDIES_FILE)}
     for prepared in iter_prepared(

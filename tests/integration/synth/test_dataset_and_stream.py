@@ -99,6 +99,37 @@ def test_stream_cache_equals_prepare_from_dicom_files(tmp_path: Path) -> None:
     assert compared >= 4
 
 
+def test_a_cache_made_in_parts_lists_them_and_refuses_another_recipe(tmp_path: Path) -> None:
+    from dicom_node.errors import ConfigError
+
+    cfg = PrepareConfig(spec=SMALL_SPEC, sequences=("T2",), test_sites=("philips_c",))
+    first = stream_to_cache(tmp_path, 2, 3, ["siemens_a"], cfg, size="small")
+    second = stream_to_cache(tmp_path, 1, 4, ["philips_c"], cfg, size="small")
+    assert first.cached == 2 and second.cached == 1
+    cache = read_cache(tmp_path)
+    assert {s.site: s.split for s in cache.studies}["philips_c"] == "test"
+    assert len(cache.studies) == 3
+    meta = json.loads((tmp_path / "cache.json").read_text())
+    parts = meta["source"]["synthetic"]
+    assert [(p["seed"], p["sites"], p["studies"]) for p in parts] == [
+        (3, ["siemens_a"], 2),
+        (4, ["philips_c"], 1),
+    ]
+    # resuming a part does not list it twice
+    stream_to_cache(tmp_path, 1, 4, ["philips_c"], cfg, size="small")
+    assert len(json.loads((tmp_path / "cache.json").read_text())["source"]["synthetic"]) == 2
+    # tensors made another way must not join this cache
+    other = PrepareConfig(
+        spec=SMALL_SPEC.model_copy(update={"spacing_mm": (1.0, 1.0, 1.0)}),
+        sequences=("T2",),
+        test_sites=("philips_c",),
+    )
+    with pytest.raises(ConfigError, match="spacing_mm|preprocessing"):
+        stream_to_cache(tmp_path, 1, 5, ["ge_b"], other, size="small")
+    with pytest.raises(ConfigError, match="sequences"):
+        stream_to_cache(tmp_path, 1, 5, ["ge_b"], PrepareConfig(spec=SMALL_SPEC), size="small")
+
+
 def test_prepared_study_is_small() -> None:
     spec = PreprocessSpec()  # ALIGN's 120^3
     prepared = prepare_study(study_seed(1, 0), "ge_b", spec, ("T2", "FLAIR"), size="small")
