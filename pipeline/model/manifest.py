@@ -168,4 +168,13 @@ class Manifest(BaseModel):
                     f"image_encoders[{seq!r}].init_args.embed_dim={embed!r} differs from "
                     f"text_encoder.config.hidden_size={hidden!r}"
                 )
+        named = set(self.scoring.heatmap_sequence.values())
+        for seqs in self.scoring.finding_sequences.values():
+            named.update(seqs)
+        unknown = sorted(named - set(self.sequences))
+        if unknown:
+            raise ValueError(
+                f"scoring names sequences {unknown} that the bundle has no encoder for "
+                f"(sequences {sorted(self.sequences)})"
+            )
         return self

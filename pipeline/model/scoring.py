@@ -24,7 +24,8 @@ the bank for their own score only.
 
 Per-sequence embeddings of one study are fused by one of
 ``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
-``mean_score`` or ``max_score`` (scores per sequence, then averaged / maximised).
+``mean_score`` or ``max_score`` (scores per sequence, then averaged / maximised);
+``finding_sequences`` may restrict a finding to the sequences that show it.
 The aggregation and fusion are chosen on the validation split by
 :func:`training.bundles.calibrate.select_scoring` and stored in the bundle; the
 temperature is then set to the spread of the validation similarity differences
@@ -33,7 +34,7 @@ temperature is then set to the spread of the validation similarity differences
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,6 +67,11 @@ class ScoringSpec(BaseModel):
     """Per-finding overrides of ``contrast`` (finding id -> contrast), chosen on
     validation: e.g. ``abnormal`` is often best against every finding ("all") while
     a finding is best against the normal references only."""
+    finding_sequences: dict[str, list[str]] = Field(default_factory=dict)
+    """Finding id -> the sequences fused for its exam score, chosen on validation
+    (e.g. ``acute_infarct`` -> ``["DWI"]`` when T2 and FLAIR only add noise to it).
+    A study that has none of them falls back to every sequence it has; findings
+    not listed use every sequence."""
     heatmap_sequence: dict[str, str] = Field(default_factory=dict)
     """Finding id -> the sequence whose own scores separated that finding best on
     validation: its heatmap is drawn there when the study has it (else on the
@@ -74,6 +80,15 @@ class ScoringSpec(BaseModel):
     def contrast_of(self, finding_id: str) -> Contrast:
         """The contrast used for ``finding_id``."""
         return self.finding_contrast.get(finding_id, self.contrast)
+
+    def sequences_for(self, finding_id: str, available: Iterable[str]) -> tuple[str, ...]:
+        """The sequences of ``available`` fused for ``finding_id`` (sorted)."""
+        have = sorted(set(available))
+        wanted = self.finding_sequences.get(finding_id)
+        if not wanted:
+            return tuple(have)
+        chosen = tuple(seq for seq in have if seq in wanted)
+        return chosen or tuple(have)
 
 
 @dataclass(frozen=True)
@@ -203,13 +218,29 @@ def fused_scores(
     if not per_sequence:
         raise BundleError("no sequence embeddings to score")
     by_sequence = {seq: finding_scores(e, queries, spec) for seq, e in per_sequence.items()}
+    subsets: dict[tuple[str, ...], list[str]] = {}
+    for fid in queries.findings:
+        subsets.setdefault(spec.sequences_for(fid, per_sequence), []).append(fid)
+    exam: dict[str, Tensor] = {}
+    for subset, fids in subsets.items():
+        fused = _fuse({seq: per_sequence[seq] for seq in subset}, by_sequence, queries, spec)
+        exam.update({fid: fused[fid] for fid in fids})
+    return FusedScores(exam={fid: exam[fid] for fid in queries.findings}, per_sequence=by_sequence)
+
+
+def _fuse(
+    embeddings: Mapping[str, Tensor],
+    by_sequence: Mapping[str, Mapping[str, Tensor]],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+) -> dict[str, Tensor]:
+    """Exam scores of every finding from the sequences of ``embeddings`` by ``spec.fusion``."""
     if spec.fusion == "mean_embedding":
-        exam = finding_scores(fuse_embeddings(per_sequence), queries, spec)
-    elif spec.fusion in ("mean_score", "max_score"):
+        return finding_scores(fuse_embeddings(embeddings), queries, spec)
+    if spec.fusion in ("mean_score", "max_score"):
         exam = {}
         for fid in queries.findings:
-            stacked = torch.stack([s[fid] for s in by_sequence.values()])
+            stacked = torch.stack([by_sequence[seq][fid] for seq in embeddings])
             exam[fid] = stacked.mean(0) if spec.fusion == "mean_score" else stacked.max(0).values
-    else:
-        raise BundleError(f"fusion {spec.fusion!r} is not one of {FUSIONS}")
-    return FusedScores(exam=exam, per_sequence=by_sequence)
+        return exam
+    raise BundleError(f"fusion {spec.fusion!r} is not one of {FUSIONS}")

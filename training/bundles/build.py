@@ -24,6 +24,7 @@ from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
     calibrate_thresholds,
     mean_auc,
+    select_finding_sequences,
     select_heatmap_sequences,
     select_scoring,
     spread_temperature,
@@ -111,6 +112,7 @@ def build_bundle(
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
     spec, candidates = select_scoring(embeddings, val_labels, queries)
+    spec = select_finding_sequences(embeddings, val_labels, queries, spec)
     if spec.contrast == "normal" and not spec.finding_contrast:
         # T only spreads the scores here; rankings are unchanged
         raw = score_studies(embeddings, queries, spec)

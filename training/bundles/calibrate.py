@@ -5,7 +5,9 @@ only, or every finding of the bank, with a few temperatures), paraphrase
 aggregation, normal-reference aggregation and sequence fusion
 (:mod:`pipeline.model.scoring`) and keeps
 the one with the highest mean AUC over the findings that have both classes in
-validation (ties keep the earlier, simpler default). :func:`calibrate_thresholds`
+validation (ties keep the earlier, simpler default);
+:func:`select_finding_sequences` may then restrict a finding to the sequences
+that show it. :func:`calibrate_thresholds`
 then picks, per finding, the thresholds at sensitivity 0.90 and Youden's J.
 """
 
@@ -126,6 +128,49 @@ def select_finding_contrasts(
         return spec
     logger.info("per-finding contrast overrides chosen on validation: %s", overrides)
     return spec.model_copy(update={"finding_contrast": overrides})
+
+
+def select_finding_sequences(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+    min_gain: float = 0.02,
+) -> ScoringSpec:
+    """``spec`` with ``finding_sequences`` where a subset of the sequences scores better.
+
+    Every non-empty subset of the sequences is tried for every finding (fused by
+    ``spec.fusion``, as at inference); a finding keeps the subset with the highest
+    validation AUC when it beats all the sequences together by at least
+    ``min_gain``. The margin is larger than for the contrast because more
+    candidates are compared on the same few positives (the best of several noisy
+    AUCs is biased upwards). A finding that one sequence shows (an acute infarct
+    on DWI) no longer has its score diluted by the others.
+    """
+    sequences = sorted({seq for e in embeddings for seq in e})
+    base = _finding_aucs(score_studies(embeddings, queries, spec), labels)
+    best: dict[str, tuple[float, list[str]]] = {}
+    for size in range(1, len(sequences)):
+        for subset in itertools.combinations(sequences, size):
+            trial = spec.model_copy(
+                update={"finding_sequences": {fid: list(subset) for fid in queries.findings}}
+            )
+            for fid, auc in _finding_aucs(
+                score_studies(embeddings, queries, trial), labels
+            ).items():
+                if fid in base and auc >= base[fid] + min_gain and auc > best.get(fid, (-1.0,))[0]:
+                    best[fid] = (auc, list(subset))
+    if not best:
+        return spec
+    chosen = {fid: seqs for fid, (_, seqs) in sorted(best.items())}
+    logger.info(
+        "sequences per finding chosen on validation: %s",
+        {
+            fid: f"{'+'.join(seqs)} (AUC {base[fid]:.3f} -> {best[fid][0]:.3f})"
+            for fid, seqs in chosen.items()
+        },
+    )
+    return spec.model_copy(update={"finding_sequences": chosen})
 
 
 def select_heatmap_sequences(

@@ -62,6 +62,11 @@ def test_modified_tokenizer_is_refused(bundle_copy: Path) -> None:
         (lambda m: m["image_encoders"]["T2"]["init_args"].update(embed_dim=32), "embed_dim"),
         (lambda m: m["image_encoders"]["T2"].update(class_name="os.system"), "network class"),
         (lambda m: m["queries"]["findings"][0].update(operating_point="f1"), "operating_point"),
+        (
+            lambda m: m["scoring"].update(finding_sequences={"abnormal": ["SWI"]}),
+            "no encoder for",
+        ),
+        (lambda m: m["scoring"].update(heatmap_sequence={"abnormal": "T1C"}), "no encoder for"),
     ],
 )
 def test_mismatched_manifest_is_refused(
