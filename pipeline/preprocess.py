@@ -196,6 +196,58 @@ def _crop_pad_around(
     return np.asarray(padded.detach().cpu().numpy(), dtype=np.float32)
 
 
+def resample_to_spacing(
+    image: torch.Tensor, spec: PreprocessSpec
+) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """MONAI ``Spacing`` (border padding, half-voxel pixel centres), computed faster.
+
+    The output grid (affine and shape) is MONAI's own: ``Spacing`` is applied
+    lazily, which computes the geometry only. The resampling itself is
+    ``grid_sample`` with the same pull transform, but the sampling grid is built by
+    broadcasting one plane and one line instead of ``affine_grid``'s matrix
+    product over every voxel, and in float32 instead of MONAI's float64: on a
+    240 x 240 x 150 mm volume at 1 mm on one CPU thread this takes the resampling
+    from ~1.1 s to ~0.3 s (``bench/preprocess.py``) and differs from MONAI's by
+    less than 1e-4 of the intensity range (``tests/unit/volume/test_preprocess_resample.py``).
+
+    Args:
+        image: a channel-first MetaTensor with its RAS affine (after ``Orientation``).
+
+    Returns:
+        The resampled ``(C, D0, D1, D2)`` float32 array and its RAS affine.
+    """
+    from monai.transforms.spatial.array import Spacing
+
+    pending = Spacing(pixdim=spec.spacing_mm, mode=spec.resample_mode, lazy=True)(image)
+    dst_affine = np.asarray(pending.peek_pending_affine(), dtype=np.float64)
+    shape = [int(n) for n in pending.peek_pending_shape()]
+    src_affine = np.asarray(getattr(image, "affine", np.eye(4)), dtype=np.float64)
+    source = torch.as_tensor(image).float()
+    n_src = np.asarray(source.shape[1:], dtype=np.float64)
+    # output voxel index -> source voxel index -> grid_sample's normalised coordinate
+    # (align_corners=False: u = (2 i + 1) / n - 1)
+    pull = np.linalg.solve(src_affine, dst_affine)
+    scale = 2.0 / n_src
+    matrix = scale[:, None] * pull[:3, :3]
+    offset = scale * pull[:3, 3] + scale / 2 - 1
+    # grid_sample's last grid component indexes the last input axis: reverse the rows
+    rows = torch.from_numpy(np.ascontiguousarray(matrix[::-1]))
+    shift = torch.from_numpy(np.ascontiguousarray(offset[::-1]))
+    index = [torch.arange(n, dtype=torch.float64) for n in shape]
+    plane = index[1][:, None, None] * rows[:, 1] + index[2][None, :, None] * rows[:, 2] + shift
+    line = index[0][:, None] * rows[:, 0]
+    grid = torch.empty((*shape, 3), dtype=torch.float32)
+    torch.add(plane.float()[None], line.float()[:, None, None, :], out=grid)
+    resampled = torch.nn.functional.grid_sample(
+        source[None],
+        grid[None],
+        mode="bilinear" if spec.resample_mode == "bilinear" else "nearest",
+        padding_mode="border",
+        align_corners=False,
+    )[0]
+    return np.ascontiguousarray(resampled.numpy(), dtype=np.float32), dst_affine
+
+
 def preprocess(volume: Volume, spec: PreprocessSpec | None = None) -> NDArray[np.float32]:
     """Apply the shared chain to one volume.
 
@@ -223,7 +275,7 @@ def preprocess_with_affine(
         geometry: used to map saliency maps back onto the source slices).
     """
     from monai.data.meta_tensor import MetaTensor
-    from monai.transforms.spatial.array import Orientation, Resize, Spacing
+    from monai.transforms.spatial.array import Orientation, Resize
 
     spec = spec or PreprocessSpec()
     # Volume.array is (k, j, i); MONAI wants channel-first (C, i, j, k) matching the affine.
@@ -234,9 +286,7 @@ def preprocess_with_affine(
     image = Orientation(axcodes=spec.orientation, labels=(("L", "R"), ("P", "A"), ("I", "S")))(
         image
     )
-    image = Spacing(pixdim=spec.spacing_mm, mode=spec.resample_mode)(image)
-    array = np.asarray(image.detach().cpu().numpy(), dtype=np.float32)
-    spaced_ras = np.asarray(getattr(image, "affine", np.eye(4)), dtype=np.float64)
+    array, spaced_ras = resample_to_spacing(image, spec)
 
     mask = head_mask(array[0], spec.head_threshold, spec.head_mask)
     if not mask.any():
