@@ -1,8 +1,8 @@
 """Training-time augmentation of preprocessed volumes (MONAI array transforms).
 
 Only changes that keep the report true: small rotations, translations and
-scaling, intensity scale/shift, contrast (gamma) changes, a smooth bias field and
-noise. No left-right flips — reports name the side of a lesion, and the report
+scaling, intensity scale/shift, contrast (gamma) changes, a smooth bias field,
+blur and noise. No left-right flips — reports name the side of a lesion, and the report
 embedding carries it. The intensity changes stand in for the differences between
 scanners and protocols (field strength, TR/TE, coil), which is what a model
 trained at some hospitals meets at another.
@@ -19,6 +19,7 @@ from monai.transforms.intensity.array import (
     RandAdjustContrast,
     RandBiasField,
     RandGaussianNoise,
+    RandGaussianSmooth,
     RandScaleIntensity,
     RandShiftIntensity,
 )
@@ -45,7 +46,16 @@ def train_augmentation(seed: int = 0, strength: float = 1.0) -> Callable[[Tensor
             RandBiasField(prob=0.3, coeff_range=(0.0, 0.1 * strength)),
             RandScaleIntensity(factors=0.15 * strength, prob=0.5),
             RandShiftIntensity(offsets=0.15 * strength, prob=0.5),
-            RandGaussianNoise(prob=0.3, std=0.05 * strength),
+            # sharpness and noise differ between scanners and reconstructions (a
+            # 512-matrix 2D FLAIR against a 256-matrix one): blur some volumes, add
+            # noise of up to 0.4 x strength z-units to others
+            RandGaussianSmooth(
+                sigma_x=(0.5 * strength, 2.0 * strength),
+                sigma_y=(0.5 * strength, 2.0 * strength),
+                sigma_z=(0.5 * strength, 2.0 * strength),
+                prob=0.3 if strength > 0 else 0.0,
+            ),
+            RandGaussianNoise(prob=0.4, std=0.4 * strength),
         ]
     )
     compose.set_random_state(seed=seed)
