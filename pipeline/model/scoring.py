@@ -34,12 +34,13 @@ temperature is then set to the spread of the validation similarity differences
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor
 
 from dicom_node.errors import BundleError
@@ -72,10 +73,27 @@ class ScoringSpec(BaseModel):
     (e.g. ``acute_infarct`` -> ``["DWI"]`` when T2 and FLAIR only add noise to it).
     A study that has none of them falls back to every sequence it has; findings
     not listed use every sequence."""
+    calibration: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    """Finding id -> (slope, intercept) of a logistic map fitted on validation
+    (Platt scaling): the exam score becomes ``sigmoid(slope * logit(raw) + intercept)``,
+    an estimate of the probability of the finding in a population like the
+    validation split. Monotone (slope > 0), so rankings and AUCs do not change;
+    user-added queries have no labels and keep their raw scores."""
     heatmap_sequence: dict[str, str] = Field(default_factory=dict)
     """Finding id -> the sequence whose own scores separated that finding best on
     validation: its heatmap is drawn there when the study has it (else on the
     sequence that scored the finding highest)."""
+
+    @field_validator("calibration")
+    @classmethod
+    def _increasing(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for fid, (slope, intercept) in value.items():
+            if not (slope > 0 and math.isfinite(slope) and math.isfinite(intercept)):
+                raise ValueError(
+                    f"calibration of {fid!r} must have a finite positive slope and a finite "
+                    f"intercept, got ({slope}, {intercept})"
+                )
+        return value
 
     def contrast_of(self, finding_id: str) -> Contrast:
         """The contrast used for ``finding_id``."""
@@ -225,7 +243,32 @@ def fused_scores(
     for subset, fids in subsets.items():
         fused = _fuse({seq: per_sequence[seq] for seq in subset}, by_sequence, queries, spec)
         exam.update({fid: fused[fid] for fid in fids})
+    if spec.calibration:
+        exam = {fid: calibrate(values, spec.calibration.get(fid)) for fid, values in exam.items()}
+        by_sequence = {
+            seq: {fid: calibrate(v, spec.calibration.get(fid)) for fid, v in scores.items()}
+            for seq, scores in by_sequence.items()
+        }
     return FusedScores(exam={fid: exam[fid] for fid in queries.findings}, per_sequence=by_sequence)
+
+
+LOGIT_CLIP = 1e-300
+"""Raw scores are clipped to [LOGIT_CLIP, 1 - 2**-53] before the calibration's logit:
+float64 keeps scores down to 1e-300 apart, so only exact 0 and 1 (already ties) meet."""
+
+
+def score_logit(scores: Tensor) -> Tensor:
+    """``log(p / (1 - p))`` in float64, finite for every score in [0, 1]."""
+    p = scores.double().clamp(LOGIT_CLIP, 1.0 - 2.0**-53)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def calibrate(scores: Tensor, params: tuple[float, float] | None) -> Tensor:
+    """``sigmoid(slope * logit(scores) + intercept)``; ``scores`` unchanged without params."""
+    if params is None:
+        return scores
+    slope, intercept = params
+    return torch.sigmoid(slope * score_logit(scores) + intercept)
 
 
 def _fuse(

@@ -23,6 +23,7 @@ from pipeline.model.scoring import EmbeddedQueries
 from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
     calibrate_thresholds,
+    fit_calibration,
     mean_auc,
     select_finding_sequences,
     select_heatmap_sequences,
@@ -119,6 +120,11 @@ def build_bundle(
         spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
     spec = spec.model_copy(
         update={"heatmap_sequence": select_heatmap_sequences(embeddings, val_labels, queries, spec)}
+    )
+    spec = spec.model_copy(
+        update={
+            "calibration": fit_calibration(score_studies(embeddings, queries, spec), val_labels)
+        }
     )
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)

@@ -7,7 +7,8 @@ aggregation, normal-reference aggregation and sequence fusion
 the one with the highest mean AUC over the findings that have both classes in
 validation (ties keep the earlier, simpler default);
 :func:`select_finding_sequences` may then restrict a finding to the sequences
-that show it. :func:`calibrate_thresholds`
+that show it. :func:`fit_calibration` maps each finding's scores to
+probabilities (Platt scaling) and :func:`calibrate_thresholds`
 then picks, per finding, the thresholds at sensitivity 0.90 and Youden's J.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from pipeline.model.operating_points import choose_thresholds
@@ -29,6 +31,7 @@ from pipeline.model.scoring import (
     Contrast,
     EmbeddedQueries,
     ScoringSpec,
+    score_logit,
 )
 from training.evaluation.metrics import auc_mann_whitney
 from training.evaluation.scoring import score_studies
@@ -217,6 +220,53 @@ def spread_temperature(
         return temperature
     spread = float(np.std(np.concatenate(diffs)))
     return max(spread, floor) if np.isfinite(spread) and spread > 0 else temperature
+
+
+def fit_calibration(
+    scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """Finding id -> (slope, intercept) of a logistic fit of the labels on logit(score).
+
+    Platt scaling on the validation split (maximum likelihood, L-BFGS-B with the
+    slope bounded positive so that the map cannot reverse a ranking). The scores
+    of a similarity contrast at a low temperature crowd at 0 or 1 and say nothing
+    a radiologist can read; the calibrated ones estimate how often the finding is
+    present among validation studies scored alike. Findings with one class only,
+    or whose scores do not rise with the labels, are left out (raw scores).
+    """
+    from scipy.optimize import minimize
+
+    out: dict[str, tuple[float, float]] = {}
+    for fid, s in scores.items():
+        y = labels.get(fid)
+        if y is None:
+            continue
+        ok = ~np.isnan(s)
+        if not _both_classes(y[ok]):
+            continue
+        x = score_logit(torch.from_numpy(np.asarray(s[ok], dtype=np.float64))).numpy()
+        target = y[ok].astype(np.float64)
+        centre, scale = float(x.mean()), float(x.std()) or 1.0
+        z = (x - centre) / scale
+
+        def loss(params: np.ndarray, z: np.ndarray = z, target: np.ndarray = target) -> float:
+            logits = params[0] * z + params[1]
+            return float(np.mean(np.logaddexp(0.0, logits) - target * logits))
+
+        fit = minimize(
+            loss, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(1e-6, 50.0), (-50.0, 50.0)]
+        )
+        a, b = (float(v) for v in fit.x)
+        if a <= 1e-5:
+            logger.warning("finding %s: scores do not rise with the labels; not calibrated", fid)
+            continue
+        # back to the raw logit: a * (x - centre) / scale + b
+        out[fid] = (a / scale, b - a * centre / scale)
+    logger.info(
+        "score calibration fitted on validation: %s",
+        {k: tuple(round(v, 4) for v in p) for k, p in out.items()},
+    )
+    return out
 
 
 def calibrate_thresholds(
