@@ -9,7 +9,9 @@ import click
 
 from pipeline.model.operating_points import OPERATING_POINTS
 from pipeline.model.queries import QueryBank
+from pipeline.model.scoring import FUSIONS, Fusion
 from training.bundles.build import build_bundle
+from training.bundles.calibrate import ROBUST_FUSIONS
 from training.data.prepare import sequences_arg
 
 
@@ -56,6 +58,12 @@ from training.data.prepare import sequences_arg
     "--sequences", default="", help="Comma-separated sequences (default: every trained one)."
 )
 @click.option("--description", default="", help="Free text about the training data.")
+@click.option(
+    "--fusions",
+    default=",".join(ROBUST_FUSIONS),
+    show_default=True,
+    help=f"Sequence fusions tried on validation (of {', '.join(FUSIONS)}).",
+)
 def bundle(
     cache_dir: Path,
     text_dir: Path,
@@ -68,6 +76,7 @@ def bundle(
     labels: str,
     sequences: str,
     description: str,
+    fusions: str,
 ) -> None:
     """Choose scoring and thresholds on validation; write manifest.json + fp16 weights."""
     bank = (
@@ -87,6 +96,7 @@ def bundle(
         labels=labels,  # type: ignore[arg-type]  # click.Choice checked it
         sequences=list(sequences_arg(sequences)) or None,
         description=description,
+        fusions=_fusions(fusions),
     )
     m = result.manifest
     click.echo(
@@ -102,3 +112,11 @@ def bundle(
             indent=2,
         )
     )
+
+
+def _fusions(text: str) -> list[Fusion]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in FUSIONS]
+    if unknown or not names:
+        raise click.BadParameter(f"fusions must be among {', '.join(FUSIONS)}; got {text!r}")
+    return [n for n in FUSIONS if n in names]

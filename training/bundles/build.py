@@ -9,6 +9,7 @@ validation metrics and a summary of the training data.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from torch import Tensor, nn
 from dicom_node.errors import TrainingError
 from pipeline.model.manifest import Manifest, NetworkSpec, TrainingDataSummary
 from pipeline.model.queries import QueryBank, default_query_bank
-from pipeline.model.scoring import EmbeddedQueries
+from pipeline.model.scoring import EmbeddedQueries, Fusion
 from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
+    ROBUST_FUSIONS,
     calibrate_thresholds,
     fit_calibration,
     mean_auc,
@@ -90,6 +92,7 @@ def build_bundle(
     labels: LabelSource = "truth",
     sequences: list[str] | None = None,
     description: str = "",
+    fusions: Sequence[Fusion] = ROBUST_FUSIONS,
 ) -> BuildResult:
     """Calibrate on the validation split and write the bundle to ``out_dir``."""
     cache = read_cache(cache_dir)
@@ -112,7 +115,7 @@ def build_bundle(
     nets = {seq: net for seq, (net, _) in encoders.items()}
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
-    spec, candidates = select_scoring(embeddings, val_labels, queries)
+    spec, candidates = select_scoring(embeddings, val_labels, queries, fusions=fusions)
     spec = select_finding_sequences(embeddings, val_labels, queries, spec)
     if spec.contrast == "normal" and not spec.finding_contrast:
         # T only spreads the scores here; rankings are unchanged

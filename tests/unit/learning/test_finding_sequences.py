@@ -76,3 +76,28 @@ def test_sequences_are_chosen_per_finding_where_they_help() -> None:
     # without a gain to show for it, nothing is restricted
     unchanged = select_finding_sequences(embeddings, labels, QUERIES, spec, min_gain=1.0)
     assert unchanged.finding_sequences == {}
+
+
+def test_max_fusion_is_tried_only_when_asked_for() -> None:
+    from pipeline.model.scoring import FUSIONS
+    from training.bundles.calibrate import select_scoring
+
+    rng = np.random.default_rng(2)
+    n = 120
+    infarct = rng.integers(0, 2, n)
+    where = rng.integers(0, 2, n)
+    # an infarct shows strongly on one sequence only; some normal studies look
+    # mildly suspicious on both: only the maximum over sequences separates them
+    mimic = (1 - infarct) * rng.integers(0, 2, n) * 0.6
+    dwi = _embeddings(rng, {1: infarct * where * 1.5 + mimic}, noise=0.1)
+    flair = _embeddings(rng, {1: infarct * (1 - where) * 1.5 + mimic}, noise=0.1)
+    embeddings = [{"DWI": dwi[i], "FLAIR": flair[i]} for i in range(n)]
+    labels = {"infarct": infarct}
+    queries = EmbeddedQueries(
+        normal=QUERIES.normal, findings={"infarct": QUERIES.findings["infarct"]}
+    )
+    anything, _ = select_scoring(embeddings, labels, queries, fusions=FUSIONS)
+    assert anything.fusion == "max_score"  # best on validation here...
+    robust, tried = select_scoring(embeddings, labels, queries)
+    assert robust.fusion != "max_score"  # ...but not tried by default
+    assert {row["fusion"] for row in tried} == {"mean_embedding", "mean_score"}
