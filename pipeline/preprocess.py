@@ -216,9 +216,12 @@ def resample_to_spacing(
     Returns:
         The resampled ``(C, D0, D1, D2)`` float32 array and its RAS affine.
     """
+    from monai.data.meta_tensor import MetaTensor
     from monai.transforms.spatial.array import Spacing
 
     pending = Spacing(pixdim=spec.spacing_mm, mode=spec.resample_mode, lazy=True)(image)
+    if not isinstance(pending, MetaTensor):
+        raise SeriesError("resampling needs a MetaTensor carrying the volume's affine")
     dst_affine = np.asarray(pending.peek_pending_affine(), dtype=np.float64)
     shape = [int(n) for n in pending.peek_pending_shape()]
     src_affine = np.asarray(getattr(image, "affine", np.eye(4)), dtype=np.float64)
