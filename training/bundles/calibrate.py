@@ -195,9 +195,7 @@ def select_heatmap_sequences(
     """Finding id -> the sequence whose scores alone give the highest validation AUC.
 
     A finding is drawn where the model sees it: acute infarct on DWI, hydrocephalus
-    on T2, rather than on whichever sequence happened to score a study highest; a
-    finding scored from some sequences only (``spec.finding_sequences``) is drawn
-    on one of them.
+    on T2, rather than on whichever sequence happened to score a study highest.
     """
     sequences = sorted({seq for e in embeddings for seq in e})
     best: dict[str, tuple[float, str]] = {}
@@ -206,9 +204,6 @@ def select_heatmap_sequences(
         alone = [{seq: embeddings[i][seq]} for i in members]
         sub_labels = {fid: y[members] for fid, y in labels.items()}
         for fid, auc in _finding_aucs(score_studies(alone, queries, spec), sub_labels).items():
-            scored_from = spec.finding_sequences.get(fid)
-            if scored_from and seq not in scored_from:
-                continue  # drawn where the score comes from
             if fid not in best or auc > best[fid][0]:
                 best[fid] = (auc, seq)
     chosen = {fid: seq for fid, (_, seq) in sorted(best.items())}
