@@ -63,9 +63,9 @@ ROBUST_FUSIONS: tuple[Fusion, ...] = ("mean_embedding", "mean_score")
 """Fusions tried by default. ``max_score`` lets the most extreme sequence decide, so
 one sequence that does not transfer to a new site (its scores shifted there) moves
 every study of that site; validation studies come from the training sites and
-cannot show it. Measured on the demo (``docs/model.md``): validation chose
-``max_score`` by 0.005 mean AUC, and on the held-out site the triage AUC was 0.67
-against 0.82 with ``mean_score``. Pass ``FUSIONS`` to try it anyway."""
+cannot show it. Measured on the demo (``docs/model.md``): validation preferred
+``max_score`` by 0.013-0.026 mean AUC, and on the held-out site the triage AUC was
+0.67-0.71 with it against 0.80 with ``mean_score``. Pass ``FUSIONS`` to try it anyway."""
 
 
 def select_scoring(
