@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,16 +46,25 @@ def _both_classes(y: np.ndarray) -> bool:
     return bool(y.min(initial=1) == 0 and y.max(initial=0) == 1)
 
 
-def mean_auc(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> float:
-    """Mean AUC over findings with both classes (NaN scores dropped)."""
-    aucs = []
+def labelled(
+    scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(finding id, labels, scores) of the findings with labels and both classes,
+    studies without a score (NaN) dropped; a finding with one class is logged."""
     for fid, s in scores.items():
         y = labels.get(fid)
         if y is None:
             continue
         ok = ~np.isnan(s)
-        if _both_classes(y[ok]):
-            aucs.append(auc_mann_whitney(y[ok], s[ok]))
+        if not _both_classes(y[ok]):
+            logger.debug("finding %s: one class only in validation", fid)
+            continue
+        yield fid, y[ok], s[ok]
+
+
+def mean_auc(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> float:
+    """Mean AUC over findings with both classes (NaN scores dropped)."""
+    aucs = [auc_mann_whitney(y, s) for _, y, s in labelled(scores, labels)]
     return float(np.mean(aucs)) if aucs else math.nan
 
 
@@ -104,15 +113,7 @@ def select_scoring(
 def _finding_aucs(
     scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
 ) -> dict[str, float]:
-    out = {}
-    for fid, s in scores.items():
-        y = labels.get(fid)
-        if y is None:
-            continue
-        ok = ~np.isnan(s)
-        if _both_classes(y[ok]):
-            out[fid] = auc_mann_whitney(y[ok], s[ok])
-    return out
+    return {fid: auc_mann_whitney(y, s) for fid, y, s in labelled(scores, labels)}
 
 
 def select_finding_contrasts(
@@ -247,15 +248,9 @@ def fit_calibration(
     from scipy.optimize import minimize
 
     out: dict[str, tuple[float, float]] = {}
-    for fid, s in scores.items():
-        y = labels.get(fid)
-        if y is None:
-            continue
-        ok = ~np.isnan(s)
-        if not _both_classes(y[ok]):
-            continue
-        x = score_logit(torch.from_numpy(np.asarray(s[ok], dtype=np.float64))).numpy()
-        target = y[ok].astype(np.float64)
+    for fid, y, s in labelled(scores, labels):
+        x = score_logit(torch.from_numpy(np.asarray(s, dtype=np.float64))).numpy()
+        target = y.astype(np.float64)
         centre, scale = float(x.mean()), float(x.std()) or 1.0
         z = (x - centre) / scale
 
@@ -284,14 +279,9 @@ def calibrate_thresholds(
 ) -> dict[str, dict[str, float]]:
     """finding id -> {"sens90": t, "youden": t} for findings with both classes."""
     out: dict[str, dict[str, float]] = {}
-    for fid, s in scores.items():
-        y = labels.get(fid)
-        if y is None:
-            continue
-        ok = ~np.isnan(s)
-        if not _both_classes(y[ok]):
-            logger.warning("finding %s: one class only in validation, no threshold", fid)
-            continue
-        t = choose_thresholds(y[ok], s[ok])
+    for fid, y, s in labelled(scores, labels):
+        t = choose_thresholds(y, s)
         out[fid] = {"sens90": t.sens90, "youden": t.youden}
+    for fid in sorted(set(scores) & set(labels) - set(out)):
+        logger.warning("finding %s: one class only in validation, no threshold", fid)
     return out
