@@ -49,7 +49,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 from torch import Tensor, nn
 
 from dicom_node.errors import DicomNodeError, ResultsError
-from pipeline.model.scoring import EmbeddedQueries, ScoringSpec, finding_logits
+from pipeline.model.scoring import (
+    EmbeddedQueries,
+    ScoringSpec,
+    calibrate_logit,
+    finding_logits,
+)
 from pipeline.series.headers import Frame
 
 logger = logging.getLogger(__name__)
@@ -79,10 +84,13 @@ class FindingLogits(nn.Module):
         self.spec = spec
 
     def forward(self, x: Tensor) -> Tensor:
-        """Log-odds (B, T) of the volumes ``x`` (B, 1, D, H, W)."""
+        """Log-odds (B, T) of the volumes ``x`` (B, 1, D, H, W), calibrated as the scores are."""
         v = nn.functional.normalize(self.encoder(x).float(), dim=-1)
         logits = finding_logits(v, self.queries, self.spec)
-        return torch.stack([logits[t] for t in self.targets], dim=-1).float()
+        calibrated = [
+            calibrate_logit(logits[t], self.spec.calibration.get(t)) for t in self.targets
+        ]
+        return torch.stack(calibrated, dim=-1).float()
 
 
 MIN_CAM_GRID = 6

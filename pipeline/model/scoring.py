@@ -263,6 +263,17 @@ def score_logit(scores: Tensor) -> Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
+def calibrate_logit(logit: Tensor, params: tuple[float, float] | None) -> Tensor:
+    """The calibrated log-odds ``slope * logit + intercept`` (``logit`` without params).
+
+    What a saliency method explains: its sigmoid is the calibrated per-sequence score
+    (up to float64 saturation of the raw score, beyond |logit| ~ 37)."""
+    if params is None:
+        return logit
+    slope, intercept = params
+    return slope * logit + intercept
+
+
 def calibrate(scores: Tensor, params: tuple[float, float] | None) -> Tensor:
     """``sigmoid(slope * logit(scores) + intercept)``; ``scores`` unchanged without params."""
     if params is None:

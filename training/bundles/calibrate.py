@@ -238,8 +238,9 @@ def fit_calibration(
 ) -> dict[str, tuple[float, float]]:
     """Finding id -> (slope, intercept) of a logistic fit of the labels on logit(score).
 
-    Platt scaling on the validation split (maximum likelihood, L-BFGS-B with the
-    slope bounded positive so that the map cannot reverse a ranking). The scores
+    Platt scaling on the validation split (maximum likelihood with Platt's
+    smoothed targets, L-BFGS-B with the slope bounded positive so that the map
+    cannot reverse a ranking). The scores
     of a similarity contrast at a low temperature crowd at 0 or 1 and say nothing
     a radiologist can read; the calibrated ones estimate how often the finding is
     present among validation studies scored alike. Findings with one class only,
@@ -250,7 +251,12 @@ def fit_calibration(
     out: dict[str, tuple[float, float]] = {}
     for fid, y, s in labelled(scores, labels):
         x = score_logit(torch.from_numpy(np.asarray(s, dtype=np.float64))).numpy()
-        target = y.astype(np.float64)
+        # Platt's targets: (N+ + 1) / (N+ + 2) for positives, 1 / (N- + 2) for
+        # negatives, so that perfectly separated validation scores (small sets,
+        # easy findings) give a finite slope instead of a step from 0 to 1
+        positives = float(y.sum())
+        negatives = float(len(y) - positives)
+        target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
         centre, scale = float(x.mean()), float(x.std()) or 1.0
         z = (x - centre) / scale
 

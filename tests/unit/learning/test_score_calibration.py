@@ -57,3 +57,14 @@ def test_fused_scores_apply_the_map_to_listed_findings_only() -> None:
         ScoringSpec(calibration={"bleed": (-1.0, 0.0)})
     spec = ScoringSpec(calibration={"bleed": (0.5, -1.0)})
     assert ScoringSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_perfectly_separated_validation_gives_a_finite_map() -> None:
+    labels = np.array([0] * 8 + [1] * 4)
+    raw = np.linspace(0.01, 0.99, 12)  # every positive above every negative
+    params = fit_calibration({"hydro": raw}, {"hydro": labels})["hydro"]
+    calibrated = calibrate(torch.from_numpy(raw), params).numpy()
+    # Platt's targets keep the slope finite: no step from exactly 0 to exactly 1
+    assert calibrated.min() > 1e-3 and calibrated.max() < 0.999
+    assert params[0] < 20.0
+    assert np.all(np.diff(calibrated) > 0)
