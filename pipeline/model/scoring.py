@@ -278,8 +278,7 @@ def calibrate(scores: Tensor, params: tuple[float, float] | None) -> Tensor:
     """``sigmoid(slope * logit(scores) + intercept)``; ``scores`` unchanged without params."""
     if params is None:
         return scores
-    slope, intercept = params
-    return torch.sigmoid(slope * score_logit(scores) + intercept)
+    return torch.sigmoid(calibrate_logit(score_logit(scores), params))
 
 
 def _fuse(

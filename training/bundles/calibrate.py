@@ -240,10 +240,10 @@ def fit_calibration(
 
     Platt scaling on the validation split (maximum likelihood with Platt's
     smoothed targets, L-BFGS-B with the slope bounded positive so that the map
-    cannot reverse a ranking). The scores
-    of a similarity contrast at a low temperature crowd at 0 or 1 and say nothing
-    a radiologist can read; the calibrated ones estimate how often the finding is
-    present among validation studies scored alike. Findings with one class only,
+    cannot reverse a ranking). The scores of a similarity contrast at a low
+    temperature crowd at 0 or 1 and say nothing a radiologist can read; the
+    calibrated ones estimate how often the finding is present among validation
+    studies scored alike. Findings with one class only,
     or whose scores do not rise with the labels, are left out (raw scores).
     """
     from scipy.optimize import minimize

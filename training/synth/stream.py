@@ -20,7 +20,6 @@ sequences per cache keep a study under 10 MB (one CNN is trained per sequence).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +37,7 @@ from training.data.cache import (
     CachedStudy,
     append_jsonl,
     iter_jsonl,
+    read_cache,
     save_tensor,
     write_cache_meta,
 )
@@ -171,9 +171,8 @@ def stream_to_cache(
     }
     part = {"seed": seed, "sites": list(sites or SITES), "size": size, "studies": n_studies}
     parts = [part]
-    meta_path = out_dir / CACHE_FILE
-    if meta_path.is_file():
-        existing = json.loads(meta_path.read_text(encoding="utf-8"))
+    if (out_dir / CACHE_FILE).is_file():
+        existing = read_cache(out_dir).meta
         for field, value in meta.items():
             if existing.get(field) != value:
                 raise ConfigError(
