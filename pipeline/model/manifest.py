@@ -171,6 +171,9 @@ class Manifest(BaseModel):
         named = set(self.scoring.heatmap_sequence.values())
         for seqs in self.scoring.finding_sequences.values():
             named.update(seqs)
+        for per_set in self.scoring.set_calibration.values():
+            for key in per_set:
+                named.update(key.split("+"))
         unknown = sorted(named - set(self.sequences))
         if unknown:
             raise ValueError(

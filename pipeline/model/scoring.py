@@ -25,7 +25,9 @@ the bank for their own score only.
 Per-sequence embeddings of one study are fused by one of
 ``mean_embedding`` (mean of the unit vectors, renormalised, then scored),
 ``mean_score`` or ``max_score`` (scores per sequence, then averaged / maximised);
-``finding_sequences`` may restrict a finding to the sequences that show it.
+``finding_sequences`` may restrict a finding to the sequences that show it;
+``calibration`` (one Platt map per finding, or per finding and set of sequences
+used: ``set_calibration``) turns exam scores into probabilities.
 The aggregation and fusion are chosen on the validation split by
 :func:`training.bundles.calibrate.select_scoring` and stored in the bundle; the
 temperature is then set to the spread of the validation similarity differences
@@ -79,6 +81,14 @@ class ScoringSpec(BaseModel):
     an estimate of the probability of the finding in a population like the
     validation split. Monotone (slope > 0), so rankings and AUCs do not change;
     user-added queries have no labels and keep their raw scores."""
+    set_calibration: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
+    """Finding id -> {sequence set ("DWI+T1C+T2", see :func:`sequence_set_key`) ->
+    (slope, intercept)}: Platt maps fitted on the validation studies whose exam score
+    for the finding came from that set of sequences. Where a sequence that shows a
+    finding is often missing (post-contrast T1 in half of the studies), the scores
+    of studies with and without it are distributed differently; one map per set puts
+    both on the same probability scale. A set without its own map uses
+    ``calibration``."""
     heatmap_sequence: dict[str, str] = Field(default_factory=dict)
     """Finding id -> the sequence whose own scores separated that finding best on
     validation: its heatmap is drawn there when the study has it (else on the
@@ -87,12 +97,18 @@ class ScoringSpec(BaseModel):
     @field_validator("calibration")
     @classmethod
     def _increasing(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for fid, (slope, intercept) in value.items():
-            if not (slope > 0 and math.isfinite(slope) and math.isfinite(intercept)):
-                raise ValueError(
-                    f"calibration of {fid!r} must have a finite positive slope and a finite "
-                    f"intercept, got ({slope}, {intercept})"
-                )
+        for fid, params in value.items():
+            _check_increasing(fid, params)
+        return value
+
+    @field_validator("set_calibration")
+    @classmethod
+    def _increasing_per_set(
+        cls, value: dict[str, dict[str, tuple[float, float]]]
+    ) -> dict[str, dict[str, tuple[float, float]]]:
+        for fid, per_set in value.items():
+            for key, params in per_set.items():
+                _check_increasing(f"{fid} on {key}", params)
         return value
 
     def contrast_of(self, finding_id: str) -> Contrast:
@@ -107,6 +123,25 @@ class ScoringSpec(BaseModel):
             return tuple(have)
         chosen = tuple(seq for seq in have if seq in wanted)
         return chosen or tuple(have)
+
+    def calibration_for(self, finding_id: str, used: Iterable[str]) -> tuple[float, float] | None:
+        """The Platt map of ``finding_id`` for an exam score fused from ``used``."""
+        per_set = self.set_calibration.get(finding_id, {})
+        return per_set.get(sequence_set_key(used), self.calibration.get(finding_id))
+
+
+def sequence_set_key(sequences: Iterable[str]) -> str:
+    """``"DWI+T2"``: the sorted sequence names joined by ``+``."""
+    return "+".join(sorted(set(sequences)))
+
+
+def _check_increasing(name: str, params: tuple[float, float]) -> None:
+    slope, intercept = params
+    if not (slope > 0 and math.isfinite(slope) and math.isfinite(intercept)):
+        raise ValueError(
+            f"calibration of {name!r} must have a finite positive slope and a finite "
+            f"intercept, got ({slope}, {intercept})"
+        )
 
 
 @dataclass(frozen=True)
@@ -242,9 +277,8 @@ def fused_scores(
     exam: dict[str, Tensor] = {}
     for subset, fids in subsets.items():
         fused = _fuse({seq: per_sequence[seq] for seq in subset}, by_sequence, queries, spec)
-        exam.update({fid: fused[fid] for fid in fids})
+        exam.update({fid: calibrate(fused[fid], spec.calibration_for(fid, subset)) for fid in fids})
     if spec.calibration:
-        exam = {fid: calibrate(values, spec.calibration.get(fid)) for fid, values in exam.items()}
         by_sequence = {
             seq: {fid: calibrate(v, spec.calibration.get(fid)) for fid, v in scores.items()}
             for seq, scores in by_sequence.items()

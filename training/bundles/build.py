@@ -24,6 +24,7 @@ from pipeline.model.scoring import EmbeddedQueries, Fusion
 from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
     ROBUST_FUSIONS,
+    adopt_set_calibration,
     calibrate_thresholds,
     fit_calibration,
     mean_auc,
@@ -129,6 +130,7 @@ def build_bundle(
             "calibration": fit_calibration(score_studies(embeddings, queries, spec), val_labels)
         }
     )
+    spec = adopt_set_calibration(embeddings, val_labels, queries, spec)
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)
     calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)

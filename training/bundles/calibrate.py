@@ -32,6 +32,7 @@ from pipeline.model.scoring import (
     Fusion,
     ScoringSpec,
     score_logit,
+    sequence_set_key,
 )
 from training.evaluation.metrics import auc_mann_whitney
 from training.evaluation.scoring import score_studies
@@ -278,6 +279,77 @@ def fit_calibration(
         {k: tuple(round(v, 4) for v in p) for k, p in out.items()},
     )
     return out
+
+
+def fit_set_calibration(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+    min_studies: int = 40,
+    min_per_class: int = 5,
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Finding id -> {sequence set -> (slope, intercept)}: one Platt map per set of
+    sequences a finding's exam score is fused from (``ScoringSpec.set_calibration``).
+
+    Studies lack some sequences (post-contrast T1 only where contrast was given), and a
+    score fused from {DWI, T2} is not distributed like one from {DWI, T1C, T2}: one map
+    for both ranks every study of one set above the other's whatever they show. Each
+    set with at least ``min_studies`` validation studies and ``min_per_class``
+    positives and negatives gets its own map; the others keep the finding's
+    ``calibration``. Findings scored from one set only get none.
+    """
+    raw_spec = spec.model_copy(update={"calibration": {}, "set_calibration": {}})
+    scores = score_studies(embeddings, queries, raw_spec)
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for fid in queries.findings:
+        y = labels.get(fid)
+        if y is None:
+            continue
+        keys = np.array(
+            [sequence_set_key(raw_spec.sequences_for(fid, e)) if e else "" for e in embeddings]
+        )
+        distinct = sorted(set(keys.tolist()) - {""})
+        if len(distinct) < 2:
+            continue
+        for key in distinct:
+            members = keys == key
+            positives = int(y[members].sum())
+            negatives = int(members.sum()) - positives
+            if members.sum() < min_studies or min(positives, negatives) < min_per_class:
+                continue
+            fitted = fit_calibration({fid: scores[fid][members]}, {fid: y[members]})
+            if fid in fitted:
+                out.setdefault(fid, {})[key] = fitted[fid]
+    logger.info(
+        "score calibration per sequence set fitted on validation: %s",
+        {f: {k: tuple(round(v, 4) for v in p) for k, p in m.items()} for f, m in out.items()},
+    )
+    return out
+
+
+def adopt_set_calibration(
+    embeddings: Sequence[Mapping[str, Tensor]],
+    labels: Mapping[str, np.ndarray],
+    queries: EmbeddedQueries,
+    spec: ScoringSpec,
+) -> ScoringSpec:
+    """``spec`` with :func:`fit_set_calibration`'s maps when they do not lower the
+    validation mean AUC (the maps change how studies of different sequence sets rank
+    against each other, so unlike one monotone map they can change AUCs)."""
+    per_set = fit_set_calibration(embeddings, labels, queries, spec)
+    if not per_set:
+        return spec
+    trial = spec.model_copy(update={"set_calibration": per_set})
+    before = mean_auc(score_studies(embeddings, queries, spec), labels)
+    after = mean_auc(score_studies(embeddings, queries, trial), labels)
+    logger.info(
+        "calibration per sequence set: validation mean AUC %.4f -> %.4f (%s)",
+        before,
+        after,
+        "kept" if after >= before else "dropped",
+    )
+    return trial if after >= before else spec
 
 
 def calibrate_thresholds(

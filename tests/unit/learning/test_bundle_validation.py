@@ -67,6 +67,14 @@ def test_modified_tokenizer_is_refused(bundle_copy: Path) -> None:
             "no encoder for",
         ),
         (lambda m: m["scoring"].update(heatmap_sequence={"abnormal": "T1C"}), "no encoder for"),
+        (
+            lambda m: m["scoring"].update(set_calibration={"abnormal": {"T1C+T2": [1.0, 0.0]}}),
+            "no encoder for",
+        ),
+        (
+            lambda m: m["scoring"].update(set_calibration={"abnormal": {"T2": [-1.0, 0.0]}}),
+            "positive slope",
+        ),
     ],
 )
 def test_mismatched_manifest_is_refused(
