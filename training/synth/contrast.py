@@ -107,6 +107,13 @@ class SequenceParams:
         b_value: diffusion weighting (s/mm^2) for DWI.
         contrast: post-gadolinium acquisition.
         fat_sat: fat suppression (DWI always, some T1C).
+        te_equivalent: T2-equivalent echo time (ms) of a variable-flip-angle 3D
+            turbo spin echo (SPACE, CUBE, VIEW); 0 for "the nominal TE". The
+            modulated refocusing angles of their long echo trains slow the T2
+            decay, so a nominal TE of 300-400 ms weights T2 like a conventional
+            TE of a third to two fifths of it; putting the nominal TE into the signal
+            equation leaves CSF brighter than white matter on a 3D FLAIR, which
+            no scanner shows. Headers keep the nominal ``te``.
     """
 
     kind: SequenceKind
@@ -117,6 +124,12 @@ class SequenceParams:
     b_value: float = 0.0
     contrast: bool = False
     fat_sat: bool = False
+    te_equivalent: float = 0.0
+
+    @property
+    def contrast_te(self) -> float:
+        """The echo time (ms) that sets the image's T2 weighting."""
+        return self.te_equivalent or self.te
 
 
 def tissue_signal(t: Tissue, p: SequenceParams, field_t: float) -> float:
@@ -128,9 +141,9 @@ def tissue_signal(t: Tissue, p: SequenceParams, field_t: float) -> float:
     # T2 shortens slightly at 3 T
     t2 = t.t2 * (1.0 - 0.1 * float(np.clip((field_t - 1.5) / 1.5, 0.0, 1.0)))
     if p.kind == "SE":
-        s = pd * (1 - np.exp(-p.tr / t1)) * np.exp(-p.te / t2)
+        s = pd * (1 - np.exp(-p.tr / t1)) * np.exp(-p.contrast_te / t2)
     elif p.kind == "IR":
-        s = pd * abs(1 - 2 * np.exp(-p.ti / t1) + np.exp(-p.tr / t1)) * np.exp(-p.te / t2)
+        s = pd * abs(1 - 2 * np.exp(-p.ti / t1) + np.exp(-p.tr / t1)) * np.exp(-p.contrast_te / t2)
     elif p.kind == "T1GRE3D":
         s = pd * (1 - np.exp(-p.ti / t1)) ** 2 * np.exp(-p.te / max(t.t2s, 1.0))
     elif p.kind == "GRE":
