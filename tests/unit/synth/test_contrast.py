@@ -12,15 +12,16 @@ def _protocols(sequence: str) -> list[tuple[Site, Protocol]]:
     return [(site, p) for site in SITE_PROFILES.values() for p in site.protocols.get(sequence, ())]
 
 
+def _cases(sequence: str) -> list[object]:
+    """One pytest case per (site, protocol) of ``sequence``, named after both."""
+    return [pytest.param(s, p, id=f"{s.name}:{p.description}") for s, p in _protocols(sequence)]
+
+
 def _signal(tissue: str, site: Site, protocol: Protocol) -> float:
     return tissue_signal(TISSUES[tissue], protocol.params, site.field_t)
 
 
-@pytest.mark.parametrize(
-    ("site", "protocol"),
-    _protocols("FLAIR"),
-    ids=[f"{s.name}:{p.description}" for s, p in _protocols("FLAIR")],
-)
+@pytest.mark.parametrize(("site", "protocol"), _cases("FLAIR"))
 def test_flair_nulls_csf_and_shows_oedema(site: Site, protocol: Protocol) -> None:
     wm = _signal("wm", site, protocol)
     assert _signal("csf", site, protocol) < 0.5 * wm  # fluid attenuated
@@ -30,11 +31,7 @@ def test_flair_nulls_csf_and_shows_oedema(site: Site, protocol: Protocol) -> Non
         assert _signal(lesion, site, protocol) > 1.2 * wm, lesion
 
 
-@pytest.mark.parametrize(
-    ("site", "protocol"),
-    _protocols("T2"),
-    ids=[f"{s.name}:{p.description}" for s, p in _protocols("T2")],
-)
+@pytest.mark.parametrize(("site", "protocol"), _cases("T2"))
 def test_t2_shows_bright_csf(site: Site, protocol: Protocol) -> None:
     csf = _signal("csf", site, protocol)
     assert csf > 1.5 * _signal("gm", site, protocol)
