@@ -4,6 +4,8 @@ Signal equations (magnitude, arbitrary units):
 
 * spin echo / turbo spin echo: ``PD (1 - exp(-TR/T1)) exp(-TE/T2)``
 * inversion recovery (FLAIR): ``PD |1 - 2 exp(-TI/T1) + exp(-TR/T1)| exp(-TE/T2)``
+  (for both, TE is :attr:`SequenceParams.contrast_te`: the T2-equivalent echo time
+  of a variable-flip-angle 3D turbo spin echo, else the nominal one),
 * 3D T1 gradient echo with inversion preparation (MPRAGE / BRAVO / TFE), an
   effective saturation-recovery form ``PD (1 - exp(-TI/T1))^2`` that gives the
   usual white/grey/CSF ratios,
