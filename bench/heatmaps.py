@@ -4,7 +4,9 @@ For each synthetic study with a finding, the analysis's saliency map of that fin
 (on the sequence the analysis draws it on, :mod:`pipeline.study_analysis`) is taken at
 its maximum; a "hit" is a maximum within 5 mm of the finding's truth mask (the mask
 dilated by 5 mm). The score is hits / positive findings. Target: >= 0.8 with the demo
-bundle. A tiny or untrained bundle scores near chance: the number is only meaningful
+bundle. Also printed: the same over the positives the model calls present (the maps a
+radiologist is shown: the node draws a finding only when it is called present), and
+hits per finding. A tiny or untrained bundle scores near chance: the number is only meaningful
 for a trained bundle.
 
 Usage::
@@ -144,12 +146,28 @@ def _rows(
                 "finding": key,
                 "sequence": sequence,
                 "score": scores.findings[key].score,
+                "called_present": bool(scores.findings[key].present),
                 "distance_mm": None if peak is None else round(distance, 2),
                 "empty_map": peak is None,
                 "hit": distance <= TOLERANCE_MM,
             }
         )
     return rows
+
+
+def _summary(rows: list[dict[str, Any]], seconds_per_study: float) -> dict[str, Any]:
+    """Pointing game of one method's rows, over all positives and over those called present."""
+    called = [r for r in rows if r["called_present"]]
+    hits, hits_called = sum(r["hit"] for r in rows), sum(r["hit"] for r in called)
+    return {
+        "positive_findings": len(rows),
+        "hits": hits,
+        "pointing_game": hits / len(rows) if rows else float("nan"),
+        "called_present": len(called),
+        "hits_called_present": hits_called,
+        "pointing_game_called_present": hits_called / len(called) if called else float("nan"),
+        "seconds_per_study": round(seconds_per_study, 2),
+    }
 
 
 def main() -> None:
@@ -194,19 +212,31 @@ def main() -> None:
         "rows": rows,
     }
     print(f"\npointing game, {bundle.name} {bundle.version}, target >= 0.8")
-    print(f"{'method':<16}{'hits':>6}{'positives':>11}{'score':>8}{'map s/study':>13}")
+    print(
+        f"{'method':<16}{'hits':>6}{'positives':>11}{'score':>8}"
+        f"{'called present':>16}{'score':>8}{'map s/study':>13}"
+    )
     for method, spent in seconds.items():
         mine = [r for r in rows if r["method"] == method]
-        hits = sum(r["hit"] for r in mine)
-        game = hits / len(mine) if mine else float("nan")
-        per_study = spent / max(1, args.studies)
-        summary["methods"][method] = {
-            "positive_findings": len(mine),
-            "hits": hits,
-            "pointing_game": game,
-            "seconds_per_study": round(per_study, 2),
-        }
-        print(f"{method:<16}{hits:>6}{len(mine):>11}{game:>8.2f}{per_study:>13.2f}")
+        summary["methods"][method] = _summary(mine, spent / max(1, args.studies))
+        m = summary["methods"][method]
+        print(
+            f"{method:<16}{m['hits']:>6}{m['positive_findings']:>11}{m['pointing_game']:>8.2f}"
+            f"{m['hits_called_present']:>8}/{m['called_present']:<7}"
+            f"{m['pointing_game_called_present']:>8.2f}{m['seconds_per_study']:>13.2f}"
+        )
+    findings = sorted({r["finding"] for r in rows})
+    print("\nhits / positives by finding (called present in brackets)")
+    print(f"{'method':<16}" + "".join(f"{f[:13]:>15}" for f in findings))
+    for method in seconds:
+        cells = []
+        for finding in findings:
+            mine = [r for r in rows if r["method"] == method and r["finding"] == finding]
+            called = [r for r in mine if r["called_present"]]
+            hits, hits_called = sum(r["hit"] for r in mine), sum(r["hit"] for r in called)
+            cell = f"{hits}/{len(mine)} ({hits_called}/{len(called)})"
+            cells.append(f"{cell:>15}")
+        print(f"{method:<16}" + "".join(cells))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
 

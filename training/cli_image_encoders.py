@@ -73,6 +73,12 @@ from training.image.train import ImageTrainConfig, train_image_encoders
     show_default=True,
     help="Global pooling of the CNN's last feature map (max keeps small focal lesions).",
 )
+@click.option(
+    "--asymmetry/--no-asymmetry",
+    default=False,
+    show_default=True,
+    help="Add a left-right asymmetry channel (image minus its mirror) to the CNN's input.",
+)
 @click.option("--workers", "num_workers", type=int, default=0, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Start again even if checkpoints exist.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
@@ -101,6 +107,7 @@ def image_encoders(
     contrastive_weight: float,
     augment: float,
     pooling: str,
+    asymmetry: bool,
     num_workers: int,
     no_resume: bool,
     amp: bool,
@@ -121,6 +128,7 @@ def image_encoders(
         contrastive_weight=contrastive_weight,
         augment=augment,
         pooling=pooling,  # type: ignore[arg-type]  # click.Choice checked it
+        asymmetry=asymmetry,
         num_workers=num_workers,
         amp=amp,
         resume=not no_resume,

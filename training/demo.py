@@ -141,6 +141,7 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
             target_section=args.target_section,
             contrastive_weight=args.contrastive_weight,
             pooling=args.pooling,
+            asymmetry=args.asymmetry,
             processes=args.workers,
         ),
     )
@@ -207,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--contrastive-weight", type=float, default=0.0)
     parser.add_argument("--pooling", choices=("avg", "max"), default="max")
+    parser.add_argument(
+        "--asymmetry",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="left-right asymmetry channel in the image encoders",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

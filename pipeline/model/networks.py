@@ -33,6 +33,20 @@ POOLINGS: tuple[str, ...] = ("avg", "max")
 """Global pooling choices of :class:`SequenceEncoder`."""
 
 
+MIRROR_AXIS = 2
+"""The left-right axis of a batch of preprocessed volumes (B, C, D0, D1, D2).
+
+:func:`pipeline.preprocess.preprocess_with_affine` orients volumes ``LPS``
+(``D0`` runs right to left) and centres the crop on the head
+(:func:`pipeline.preprocess.head_centre`), so mirroring ``D0`` about the grid's
+centre maps each hemisphere onto the other (to within a voxel and the head's tilt)."""
+
+
+def asymmetry_channel(x: Tensor) -> Tensor:
+    """``x`` minus its left-right mirror image (same shape): 0 where the two sides match."""
+    return x - torch.flip(x, dims=[MIRROR_AXIS])
+
+
 class SequenceEncoder(nn.Module):
     """3D CNN backbone -> feature vector -> MLP projection head -> embedding.
 
@@ -47,6 +61,13 @@ class SequenceEncoder(nn.Module):
         pooling: global pooling of the last feature map: ``"avg"`` (MONAI's
             default) or ``"max"``, which keeps a small focal lesion's response
             instead of averaging it away over the whole head.
+        asymmetry: add a left-right asymmetry channel, ``x - mirror(x)``
+            (:func:`asymmetry_channel`), to each input channel before the backbone.
+            The brain is nearly symmetric and most lesions are not: the channel is
+            about 0 over paired anatomy (scalp, fat, venous sinuses, ventricles) and
+            carries a one-sided lesion at full contrast. Parameter-free, computed
+            inside ``forward``, so inputs, preprocessing and saliency maps (which
+            differentiate through it) are unchanged.
     """
 
     def __init__(
@@ -58,15 +79,17 @@ class SequenceEncoder(nn.Module):
         hidden_dim: int = 512,
         in_channels: int = 1,
         pooling: str = "avg",
+        asymmetry: bool = False,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise BundleError(f"backbone {backbone!r} is not one of {sorted(BACKBONES)}")
         if pooling not in POOLINGS:
             raise BundleError(f"pooling {pooling!r} is not one of {sorted(POOLINGS)}")
+        self.asymmetry = bool(asymmetry)
         self.backbone = BACKBONES[backbone](
             spatial_dims=3,
-            in_channels=in_channels,
+            in_channels=in_channels * (2 if self.asymmetry else 1),
             out_channels=feature_dim,
             **dict(backbone_args or {}),
         )
@@ -85,6 +108,8 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Unnormalised embeddings (B, embed_dim) of volumes ``x`` (B, C, D, H, W)."""
+        if self.asymmetry:
+            x = torch.cat([x, asymmetry_channel(x)], dim=1)
         out: Tensor = self.head(self.backbone(x))
         return out
 
@@ -152,11 +177,13 @@ IMAGE_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def image_encoder_args(config: str, embed_dim: int, pooling: str = "avg") -> dict[str, Any]:
+def image_encoder_args(
+    config: str, embed_dim: int, pooling: str = "avg", asymmetry: bool = False
+) -> dict[str, Any]:
     """Init arguments of :class:`SequenceEncoder` for a named config and embedding size.
 
-    ``pooling`` is stored only when it is not the default, so manifests written
-    before the option existed describe the same network.
+    ``pooling`` and ``asymmetry`` are stored only when they are not the defaults, so
+    manifests written before the options existed describe the same network.
     """
     if config not in IMAGE_CONFIGS:
         raise BundleError(f"image encoder config {config!r} is not one of {sorted(IMAGE_CONFIGS)}")
@@ -164,4 +191,6 @@ def image_encoder_args(config: str, embed_dim: int, pooling: str = "avg") -> dic
     args["embed_dim"] = embed_dim
     if pooling != "avg":
         args["pooling"] = pooling
+    if asymmetry:
+        args["asymmetry"] = True
     return args

@@ -77,6 +77,8 @@ class ImageTrainConfig:
     contrastive_temperature: float = 0.1
     pooling: Literal["avg", "max"] = "avg"
     """Global pooling of the CNN's last feature map (``SequenceEncoder(pooling=...)``)."""
+    asymmetry: bool = False
+    """Give the CNN a left-right asymmetry channel (``SequenceEncoder(asymmetry=True)``)."""
     augment: float = 0.0
     """Augmentation strength (0 = none, 1 = ±8° rotations, ±4 voxel shifts, ±6 % scale,
     intensity ±10 %, noise); see :mod:`training.image.augment`."""
@@ -216,7 +218,7 @@ def train_sequence_encoder(
         )
     baseline = constant_baseline_loss(train_set, val_set, cfg.normalize_prediction)
     embed_dim = int(next(iter(targets.values())).shape[0])
-    init_args = image_encoder_args(cfg.config, embed_dim, cfg.pooling)
+    init_args = image_encoder_args(cfg.config, embed_dim, cfg.pooling, cfg.asymmetry)
     model = build_network("SequenceEncoder", init_args).to(device)
     sampler: DistributedSampler[tuple[Tensor, Tensor]] | None = (
         DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ctx.enabled else None
