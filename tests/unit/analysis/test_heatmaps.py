@@ -167,6 +167,40 @@ def test_gradient_input_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> 
         saliency_maps("no_such_method", encoder, volume, tiny_bundle.queries, ["abnormal"], spec)
 
 
+class _DarkBoxFinding(torch.nn.Module):
+    """A toy encoder: the darker one box of the volume, the closer to a finding's query."""
+
+    def __init__(self, box: tuple[slice, slice, slice], toward: torch.Tensor, away: torch.Tensor):
+        super().__init__()
+        self.box = box
+        self.register_buffer("toward", toward)
+        self.register_buffer("away", away)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        region = x[:, :, self.box[0], self.box[1], self.box[2]].mean(dim=(1, 2, 3, 4))
+        weight = torch.sigmoid(4.0 * (-region - 0.5))[:, None]
+        out: torch.Tensor = weight * self.toward + (1.0 - weight) * self.away
+        return out
+
+
+def test_gradient_input_maps_find_a_dark_lesion(tiny_bundle: ModelBundle) -> None:
+    """A finding that rises as tissue darkens (blood on T2 or DWI) is drawn where the
+    tissue is dark, though dark voxels are close to the clamp floor (air)."""
+    shape = tiny_bundle.preprocess_spec.output_shape
+    queries = tiny_bundle.queries
+    box = (slice(10, 16), slice(20, 26), slice(8, 14))
+    encoder = _DarkBoxFinding(box, queries.findings["haemorrhage"][0], queries.normal[0])
+    volume = 0.3 * torch.randn(1, *shape, generator=torch.Generator().manual_seed(2))
+    volume[0, box[0], box[1], box[2]] = -0.9  # dark: 0.1 above the floor of -1
+    volume[0, -8:-2, 2:8, -8:-2] = 4.0  # a bright distractor the encoder ignores
+    spec = tiny_bundle.manifest.scoring
+    heat = saliency_maps("gradient_input", encoder, volume, queries, ["haemorrhage"], spec)
+    peak = np.unravel_index(int(np.argmax(heat["haemorrhage"])), shape)
+    assert float(heat["haemorrhage"].max()) == pytest.approx(1.0)
+    assert all(b.start - 2 <= p < b.stop + 2 for p, b in zip(peak, box, strict=True)), peak
+    assert heat["haemorrhage"][-8:-2, 2:8, -8:-2].max() < 0.05
+
+
 class _BrightBoxFinding(torch.nn.Module):
     """A toy encoder: the brighter one box of the volume, the closer to a finding's query."""
 
