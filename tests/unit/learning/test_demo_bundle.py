@@ -22,7 +22,7 @@ def test_demo_bundle_loads_with_thresholds_and_is_small() -> None:
     bundle = load_bundle(DEMO_BUNDLE)
     size = sum(f.stat().st_size for f in DEMO_BUNDLE.rglob("*") if f.is_file())
     assert size <= MAX_BYTES, f"demo bundle is {size / 2**20:.1f} MB"
-    assert set(bundle.sequences) == {"T2", "FLAIR", "DWI"}
+    assert set(bundle.sequences) == {"T2", "FLAIR", "DWI", "T1C"}
     bank = bundle.manifest.queries
     assert bank.finding_ids == default_query_bank().finding_ids
     for finding in bank.findings:
