@@ -167,18 +167,29 @@ def test_gradient_input_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> 
         saliency_maps("no_such_method", encoder, volume, tiny_bundle.queries, ["abnormal"], spec)
 
 
-class _DarkBoxFinding(torch.nn.Module):
-    """A toy encoder: the darker one box of the volume, the closer to a finding's query."""
+class _BoxFinding(torch.nn.Module):
+    """A toy encoder: the brighter one box of the volume (``dark``: the darker), the
+    closer to a finding's query."""
 
-    def __init__(self, box: tuple[slice, slice, slice], toward: torch.Tensor, away: torch.Tensor):
+    toward: torch.Tensor
+    away: torch.Tensor
+
+    def __init__(
+        self,
+        box: tuple[slice, slice, slice],
+        toward: torch.Tensor,
+        away: torch.Tensor,
+        dark: bool = False,
+    ) -> None:
         super().__init__()
         self.box = box
+        self.sign, self.threshold = (-1.0, 0.5) if dark else (1.0, 1.0)
         self.register_buffer("toward", toward)
         self.register_buffer("away", away)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         region = x[:, :, self.box[0], self.box[1], self.box[2]].mean(dim=(1, 2, 3, 4))
-        weight = torch.sigmoid(4.0 * (-region - 0.5))[:, None]
+        weight = torch.sigmoid(4.0 * (self.sign * region - self.threshold))[:, None]
         out: torch.Tensor = weight * self.toward + (1.0 - weight) * self.away
         return out
 
@@ -189,7 +200,8 @@ def test_gradient_input_maps_find_a_dark_lesion(tiny_bundle: ModelBundle) -> Non
     shape = tiny_bundle.preprocess_spec.output_shape
     queries = tiny_bundle.queries
     box = (slice(10, 16), slice(20, 26), slice(8, 14))
-    encoder = _DarkBoxFinding(box, queries.findings["haemorrhage"][0], queries.normal[0])
+    toward, away = queries.findings["haemorrhage"][0], queries.normal[0]
+    encoder = _BoxFinding(box, toward, away, dark=True)
     volume = 0.3 * torch.randn(1, *shape, generator=torch.Generator().manual_seed(2))
     volume[0, box[0], box[1], box[2]] = -0.9  # dark: 0.1 above the floor of -1
     volume[0, -8:-2, 2:8, -8:-2] = 4.0  # a bright distractor the encoder ignores
@@ -201,30 +213,12 @@ def test_gradient_input_maps_find_a_dark_lesion(tiny_bundle: ModelBundle) -> Non
     assert heat["haemorrhage"][-8:-2, 2:8, -8:-2].max() < 0.05
 
 
-class _BrightBoxFinding(torch.nn.Module):
-    """A toy encoder: the brighter one box of the volume, the closer to a finding's query."""
-
-    def __init__(self, box: tuple[slice, slice, slice], toward: torch.Tensor, away: torch.Tensor):
-        super().__init__()
-        self.box = box
-        self.register_buffer("toward", toward)
-        self.register_buffer("away", away)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        region = x[:, :, self.box[0], self.box[1], self.box[2]].mean(dim=(1, 2, 3, 4))
-        weight = torch.sigmoid(4.0 * (region - 1.0))[:, None]
-        out: torch.Tensor = weight * self.toward + (1.0 - weight) * self.away
-        return out
-
-
 def test_occlusion_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> None:
     """Occluding the box the model looks at lowers the finding's log-odds; elsewhere nothing."""
     shape = tiny_bundle.preprocess_spec.output_shape
     queries = tiny_bundle.queries
     box = (slice(20, 26), slice(4, 10), slice(12, 18))
-    encoder = _BrightBoxFinding(
-        box, queries.findings["hydrocephalus"].mean(0), queries.normal.mean(0)
-    )
+    encoder = _BoxFinding(box, queries.findings["hydrocephalus"].mean(0), queries.normal.mean(0))
     volume = torch.rand(1, *shape, generator=torch.Generator().manual_seed(2)) * 0.5
     volume[0, box[0], box[1], box[2]] = 2.0  # the evidence
     volume[0, 2:8, 20:28, 2:8] = 5.0  # a bright distractor the encoder ignores
