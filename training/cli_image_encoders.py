@@ -13,7 +13,7 @@ import click
 
 from pipeline.model.networks import IMAGE_CONFIGS
 from training.data.prepare import sequences_arg
-from training.image.train import ImageTrainConfig, train_image_encoders
+from training.image.train import ImageTrainConfig, parse_sequence_epochs, train_image_encoders
 
 
 @click.command("image-encoders")
@@ -74,6 +74,12 @@ from training.image.train import ImageTrainConfig, train_image_encoders
     help="Global pooling of the CNN's last feature map (max keeps small focal lesions).",
 )
 @click.option(
+    "--sequence-epochs",
+    default="",
+    show_default=True,
+    help="Epochs for some sequences instead of --epochs, e.g. T1C=20,SWI=15.",
+)
+@click.option(
     "--asymmetry/--no-asymmetry",
     default=False,
     show_default=True,
@@ -107,6 +113,7 @@ def image_encoders(
     contrastive_weight: float,
     augment: float,
     pooling: str,
+    sequence_epochs: str,
     asymmetry: bool,
     num_workers: int,
     no_resume: bool,
@@ -129,6 +136,7 @@ def image_encoders(
         augment=augment,
         pooling=pooling,  # type: ignore[arg-type]  # click.Choice checked it
         asymmetry=asymmetry,
+        sequence_epochs=parse_sequence_epochs(sequence_epochs),
         num_workers=num_workers,
         amp=amp,
         resume=not no_resume,

@@ -33,7 +33,7 @@ from training.data.cache import read_cache
 from training.data.prepare import PrepareConfig
 from training.data.reports import ReportRecord
 from training.evaluation.run import evaluate_bundle
-from training.image.train import ImageTrainConfig, train_image_encoders
+from training.image.train import ImageTrainConfig, parse_sequence_epochs, train_image_encoders
 from training.text.train import ReportEncoderTrainConfig, train_report_encoder
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
             contrastive_weight=args.contrastive_weight,
             pooling=args.pooling,
             asymmetry=args.asymmetry,
+            sequence_epochs=parse_sequence_epochs(args.sequence_epochs),
             processes=args.workers,
         ),
     )
@@ -198,6 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--test-site", default="philips_c")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--sequence-epochs",
+        default="",
+        help="epochs for some sequences instead of --epochs, e.g. T1C=20",
+    )
     parser.add_argument("--text-epochs", type=int, default=8)
     parser.add_argument("--text-config", default="tiny")
     parser.add_argument("--text-lr", type=float, default=2e-3)

@@ -57,12 +57,32 @@ HISTORY_FILE = "history.json"
 CONFIG_FILE = "image_config.json"
 
 
+def parse_sequence_epochs(text: str) -> dict[str, int]:
+    """``"T1C=20,SWI=15"`` -> ``{"T1C": 20, "SWI": 15}`` (empty text: no overrides).
+
+    Raises:
+        TrainingError: an item that is not ``SEQUENCE=EPOCHS`` with a positive count.
+    """
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        if not sep or not name.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise TrainingError(
+                f"per-sequence epochs {item!r}: expected SEQUENCE=EPOCHS, e.g. T1C=20"
+            )
+        out[name.strip()] = int(count)
+    return out
+
+
 @dataclass
 class ImageTrainConfig:
     """Hyper-parameters of the image encoders."""
 
     config: str = "small"
     epochs: int = 10
+    sequence_epochs: dict[str, int] = field(default_factory=dict)
+    """Epochs for some sequences instead of ``epochs`` (e.g. ``{"T1C": 20}``: a
+    sequence present in fewer studies, or slower to learn, gets more passes)."""
     batch_size: int = 8
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -243,7 +263,8 @@ def train_sequence_encoder(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
     steps_per_epoch = max(len(train_loader), 1)
-    total_steps = steps_per_epoch * cfg.epochs
+    epochs = cfg.sequence_epochs.get(sequence, cfg.epochs)
+    total_steps = steps_per_epoch * epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(total_steps))
@@ -275,7 +296,7 @@ def train_sequence_encoder(
     )
     samples, seconds = 0, 0.0
     epoch = start_epoch
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, epochs):
         if step >= total_steps:
             break
         if sampler is not None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
+from dicom_node.errors import TrainingError
 from pipeline.model import load_bundle
 from pipeline.preprocess import PreprocessSpec
 from tests.unit.learning.conftest import Trained
 from training.data.cache import read_cache
 from training.evaluation.run import evaluate_bundle
 from training.image import ImageTrainConfig, train_image_encoders
+from training.image.train import parse_sequence_epochs
 from training.text import load_report_encoder
 
 
@@ -139,3 +142,23 @@ def test_sequences_trained_in_processes_match_one_process(trained: Trained, tmp_
         two = load_file(str(tmp_path / "parallel" / seq / "best.safetensors"))
         assert one.keys() == two.keys()
         assert all(torch.equal(one[k], two[k]) for k in one), seq
+
+
+def test_per_sequence_epochs_override_the_default(trained: Trained, tmp_path: Path) -> None:
+    cfg = ImageTrainConfig(
+        config="tiny",
+        epochs=1,
+        batch_size=4,
+        learning_rate=3e-3,
+        sequence_epochs=parse_sequence_epochs("T2=2"),
+    )
+    results = train_image_encoders(trained.cache, trained.text, tmp_path / "image", cfg)
+    assert results["T2"].epochs_run == 2 and results["FLAIR"].epochs_run == 1
+
+
+def test_per_sequence_epochs_are_parsed_or_refused() -> None:
+    assert parse_sequence_epochs("") == {}
+    assert parse_sequence_epochs(" T1C=20, SWI=15 ") == {"T1C": 20, "SWI": 15}
+    for bad in ("T1C", "T1C=0", "=3", "T1C=two"):
+        with pytest.raises(TrainingError, match="SEQUENCE=EPOCHS"):
+            parse_sequence_epochs(bad)
