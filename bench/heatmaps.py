@@ -231,10 +231,11 @@ def main() -> None:
     for method in seconds:
         cells = []
         for finding in findings:
-            mine = [r for r in rows if r["method"] == method and r["finding"] == finding]
-            called = [r for r in mine if r["called_present"]]
-            hits, hits_called = sum(r["hit"] for r in mine), sum(r["hit"] for r in called)
-            cell = f"{hits}/{len(mine)} ({hits_called}/{len(called)})"
+            m = _summary([r for r in rows if r["method"] == method and r["finding"] == finding], 0)
+            cell = (
+                f"{m['hits']}/{m['positive_findings']}"
+                f" ({m['hits_called_present']}/{m['called_present']})"
+            )
             cells.append(f"{cell:>15}")
         print(f"{method:<16}" + "".join(cells))
     if args.json:

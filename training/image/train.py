@@ -398,6 +398,13 @@ def train_image_encoders(
     unknown = sorted(set(chosen) - set(cache.sequences))
     if unknown:
         raise TrainingError(f"sequences {unknown} are not in cache {cache_dir}")
+    unused = sorted(set(cfg.sequence_epochs) - set(chosen))
+    if unused:
+        logger.warning(
+            "per-sequence epochs for %s ignored: not among the sequences trained %s",
+            unused,
+            chosen,
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     if ctx.is_main:
         (out_dir / CONFIG_FILE).write_text(
