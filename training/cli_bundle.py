@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from dicom_node.errors import TrainingError
 from pipeline.model.operating_points import OPERATING_POINTS
 from pipeline.model.queries import QueryBank
 from pipeline.model.scoring import FUSIONS, Fusion
 from training.bundles.build import build_bundle
-from training.bundles.calibrate import ROBUST_FUSIONS
+from training.bundles.calibrate import ROBUST_FUSIONS, parse_heatmap_sequences
 from training.data.prepare import sequences_arg
 
 
@@ -64,6 +65,13 @@ from training.data.prepare import sequences_arg
     show_default=True,
     help=f"Sequence fusions tried on validation (of {', '.join(FUSIONS)}).",
 )
+@click.option(
+    "--heatmap-sequence",
+    "heatmap_sequences",
+    default="",
+    help="Where to draw some findings' heatmaps instead of the sequence that ranks them "
+    "best on validation, e.g. haemorrhage=FLAIR (comma-separated).",
+)
 def bundle(
     cache_dir: Path,
     text_dir: Path,
@@ -77,6 +85,7 @@ def bundle(
     sequences: str,
     description: str,
     fusions: str,
+    heatmap_sequences: str,
 ) -> None:
     """Choose scoring and thresholds on validation; write manifest.json + fp16 weights."""
     bank = (
@@ -84,6 +93,10 @@ def bundle(
         if queries_file
         else None
     )
+    try:
+        overrides = parse_heatmap_sequences(heatmap_sequences)
+    except TrainingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--heatmap-sequence") from exc
     result = build_bundle(
         cache_dir,
         text_dir,
@@ -97,6 +110,7 @@ def bundle(
         sequences=list(sequences_arg(sequences)) or None,
         description=description,
         fusions=_fusions(fusions),
+        heatmap_sequences=overrides,
     )
     m = result.manifest
     click.echo(

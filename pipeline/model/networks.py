@@ -108,9 +108,18 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Unnormalised embeddings (B, embed_dim) of volumes ``x`` (B, C, D, H, W)."""
+        return self.from_channels(self.backbone_input(x))
+
+    def backbone_input(self, x: Tensor) -> Tensor:
+        """What the backbone sees: ``x``, then its asymmetry channels when they are on."""
         if self.asymmetry:
-            x = torch.cat([x, asymmetry_channel(x)], dim=1)
-        out: Tensor = self.head(self.backbone(x))
+            return torch.cat([x, asymmetry_channel(x)], dim=1)
+        return x
+
+    def from_channels(self, channels: Tensor) -> Tensor:
+        """Unnormalised embeddings of a :meth:`backbone_input` (saliency maps
+        differentiate with respect to it, channel by channel)."""
+        out: Tensor = self.head(self.backbone(channels))
         return out
 
     @torch.no_grad()

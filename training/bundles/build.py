@@ -9,7 +9,7 @@ validation metrics and a summary of the training data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,10 @@ from training.bundles.calibrate import (
     ROBUST_FUSIONS,
     adopt_set_calibration,
     calibrate_thresholds,
+    check_heatmap_overrides,
     fit_calibration,
     mean_auc,
+    override_heatmap_sequences,
     select_finding_sequences,
     select_heatmap_sequences,
     select_scoring,
@@ -94,8 +96,14 @@ def build_bundle(
     sequences: list[str] | None = None,
     description: str = "",
     fusions: Sequence[Fusion] = ROBUST_FUSIONS,
+    heatmap_sequences: Mapping[str, str] | None = None,
 ) -> BuildResult:
-    """Calibrate on the validation split and write the bundle to ``out_dir``."""
+    """Calibrate on the validation split and write the bundle to ``out_dir``.
+
+    ``heatmap_sequences`` (finding id -> sequence) overrides where those findings are
+    drawn (:func:`~training.bundles.calibrate.override_heatmap_sequences`); the others
+    are drawn on the sequence that ranks them best on validation.
+    """
     cache = read_cache(cache_dir)
     text = load_report_encoder(text_dir)
     meta = read_text_config(text_dir)
@@ -109,6 +117,7 @@ def build_bundle(
         net, net_spec = load_sequence_encoder(image_dir / seq)
         encoders[seq] = (net, NetworkSpec(**net_spec))
     bank = bank or default_query_bank()
+    check_heatmap_overrides(heatmap_sequences or {}, bank.finding_ids, list(encoders))
     queries = embed_bank(text, bank)
     val = cache.split("val")
     if not val:
@@ -122,9 +131,13 @@ def build_bundle(
         # T only spreads the scores here; rankings are unchanged
         raw = score_studies(embeddings, queries, spec)
         spec = spec.model_copy(update={"temperature": spread_temperature(raw, spec.temperature)})
-    spec = spec.model_copy(
-        update={"heatmap_sequence": select_heatmap_sequences(embeddings, val_labels, queries, spec)}
+    drawn_on = override_heatmap_sequences(
+        select_heatmap_sequences(embeddings, val_labels, queries, spec),
+        heatmap_sequences or {},
+        bank.finding_ids,
+        list(encoders),
     )
+    spec = spec.model_copy(update={"heatmap_sequence": drawn_on})
     spec = spec.model_copy(
         update={
             "calibration": fit_calibration(score_studies(embeddings, queries, spec), val_labels)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dicom_node.errors import TrainingError
 from pipeline.model.operating_points import choose_thresholds
 from pipeline.model.scoring import (
     AGGREGATIONS,
@@ -211,6 +212,61 @@ def select_heatmap_sequences(
     chosen = {fid: seq for fid, (_, seq) in sorted(best.items())}
     logger.info("heatmap sequence per finding chosen on validation: %s", chosen)
     return chosen
+
+
+def parse_heatmap_sequences(text: str) -> dict[str, str]:
+    """``"haemorrhage=FLAIR,tumour=T2"`` -> ``{"haemorrhage": "FLAIR", "tumour": "T2"}``.
+
+    Raises:
+        TrainingError: an item that is not ``FINDING=SEQUENCE``.
+    """
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        finding, sep, sequence = (part.strip() for part in item.partition("="))
+        if not sep or not finding or not sequence:
+            raise TrainingError(
+                f"heatmap sequence {item!r}: expected FINDING=SEQUENCE, e.g. haemorrhage=FLAIR"
+            )
+        out[finding] = sequence
+    return out
+
+
+def override_heatmap_sequences(
+    chosen: Mapping[str, str],
+    overrides: Mapping[str, str],
+    findings: Sequence[str],
+    sequences: Sequence[str],
+) -> dict[str, str]:
+    """``chosen`` (:func:`select_heatmap_sequences`) with some findings drawn elsewhere.
+
+    Validation AUC says which sequence *ranks* a finding best, not which one shows
+    *where* it is; an override records a choice made on localisation (e.g. the
+    pointing game of ``bench/heatmaps.py``) or on radiological convention.
+
+    Raises:
+        TrainingError: an override names a finding not in the query bank or a
+            sequence the bundle has no encoder for.
+    """
+    check_heatmap_overrides(overrides, findings, sequences)
+    merged = {**chosen, **overrides}
+    if overrides:
+        logger.info("heatmap sequences set by hand: %s", dict(overrides))
+    return merged
+
+
+def check_heatmap_overrides(
+    overrides: Mapping[str, str], findings: Sequence[str], sequences: Sequence[str]
+) -> None:
+    """Refuse overrides of unknown findings or onto sequences without an encoder
+    (:class:`TrainingError`), before any calibration work is done."""
+    unknown = sorted(set(overrides) - set(findings))
+    if unknown:
+        raise TrainingError(f"heatmap sequence for unknown finding(s) {unknown}")
+    missing = sorted({seq for seq in overrides.values() if seq not in sequences})
+    if missing:
+        raise TrainingError(
+            f"heatmap sequence(s) {missing} have no encoder in this bundle ({sorted(sequences)})"
+        )
 
 
 def spread_temperature(

@@ -15,6 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from dicom_node.errors import TrainingError
 from pipeline.model import load_bundle
 from training.cli import main
 from training.data.cache import read_cache
@@ -130,10 +131,23 @@ def _chain(tmp_path: Path) -> None:
             str(bundle),
             "--version",
             "0.0.1",
+            "--heatmap-sequence",
+            "haemorrhage=T2,abnormal=T2",
         ]
     )
     loaded = load_bundle(bundle)
     assert set(loaded.sequences) <= {"T2", "FLAIR"}
+    drawn_on = loaded.manifest.scoring.heatmap_sequence
+    assert drawn_on["haemorrhage"] == drawn_on["abnormal"] == "T2"
+    bundle_args = ["bundle", "--cache", str(cache), "--report-encoder", str(text)]
+    bundle_args += ["--image-encoders", str(images), "--out", str(tmp_path / "refused")]
+    malformed = CliRunner().invoke(main, [*bundle_args, "--heatmap-sequence", "haemorrhage"])
+    assert malformed.exit_code == 2 and "FINDING=SEQUENCE" in malformed.output
+    with pytest.raises(TrainingError, match="no encoder"):
+        CliRunner().invoke(
+            main, [*bundle_args, "--heatmap-sequence", "haemorrhage=SWI"], catch_exceptions=False
+        )
+    assert not (tmp_path / "refused").exists()
     assert loaded.preprocess_spec.output_shape == (32, 32, 32)
     report = _run(
         [

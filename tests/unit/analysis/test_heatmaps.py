@@ -22,6 +22,7 @@ from pipeline.heatmaps import (
     to_sitk,
 )
 from pipeline.model import ModelBundle
+from pipeline.model.networks import MIRROR_AXIS, asymmetry_channel
 from pipeline.model.scoring import EmbeddedQueries, ScoringSpec
 from pipeline.preprocess import preprocess_with_affine
 from pipeline.results.heatmap_geometry import reference_image, resample_to_slices, sort_slices
@@ -211,6 +212,58 @@ def test_gradient_input_maps_find_a_dark_lesion(tiny_bundle: ModelBundle) -> Non
     assert float(heat["haemorrhage"].max()) == pytest.approx(1.0)
     assert all(b.start - 2 <= p < b.stop + 2 for p, b in zip(peak, box, strict=True)), peak
     assert heat["haemorrhage"][-8:-2, 2:8, -8:-2].max() < 0.05
+
+
+class _MirrorReader(torch.nn.Module):
+    """A toy asymmetry encoder that reads a dark lesion from the *bright* difference on
+    the healthy side: only the asymmetry channel, only in the box mirroring the lesion."""
+
+    asymmetry = True
+    toward: torch.Tensor
+    away: torch.Tensor
+
+    def __init__(
+        self, healthy: tuple[slice, slice, slice], toward: torch.Tensor, away: torch.Tensor
+    ) -> None:
+        super().__init__()
+        self.healthy = healthy
+        self.register_buffer("toward", toward)
+        self.register_buffer("away", away)
+
+    def backbone_input(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, asymmetry_channel(x)], dim=1)
+
+    def from_channels(self, channels: torch.Tensor) -> torch.Tensor:
+        b = self.healthy
+        difference = channels[:, 1, b[0], b[1], b[2]].mean(dim=(1, 2, 3))
+        weight = torch.sigmoid(4.0 * (difference - 1.0))[:, None]
+        out: torch.Tensor = weight * self.toward + (1.0 - weight) * self.away
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.from_channels(self.backbone_input(x))
+
+
+def test_asymmetry_evidence_is_drawn_on_the_lesion_not_its_mirror(
+    tiny_bundle: ModelBundle,
+) -> None:
+    """The asymmetry channel's evidence belongs to a pair of mirrored voxels; the map
+    gives it to the side that departs from the head's mean (the lesion), and the
+    healthy side, where this encoder actually reads the difference, stays dark."""
+    shape = tiny_bundle.preprocess_spec.output_shape
+    queries = tiny_bundle.queries
+    lesion = (slice(6, 12), slice(20, 26), slice(8, 14))
+    n = shape[MIRROR_AXIS - 2]
+    healthy = (slice(n - lesion[0].stop, n - lesion[0].start), lesion[1], lesion[2])
+    encoder = _MirrorReader(healthy, queries.findings["haemorrhage"][0], queries.normal[0])
+    volume = 0.8 + 0.1 * torch.randn(1, *shape, generator=torch.Generator().manual_seed(3))
+    volume[0, lesion[0], lesion[1], lesion[2]] = -2.0  # dark blood on one side only
+    spec = tiny_bundle.manifest.scoring
+    heat = saliency_maps("gradient_input", encoder, volume, queries, ["haemorrhage"], spec)
+    peak = np.unravel_index(int(np.argmax(heat["haemorrhage"])), shape)
+    assert all(b.start - 2 <= p < b.stop + 2 for p, b in zip(peak, lesion, strict=True)), peak
+    # gradient x input through the mirror would light the healthy side at 0.8 / 2.0
+    assert heat["haemorrhage"][healthy].max() < 0.05
 
 
 def test_occlusion_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> None:

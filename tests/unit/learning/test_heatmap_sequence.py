@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
+from dicom_node.errors import TrainingError
 from pipeline.model.scoring import EmbeddedQueries, ScoringSpec
-from training.bundles.calibrate import select_heatmap_sequences
+from training.bundles.calibrate import (
+    override_heatmap_sequences,
+    parse_heatmap_sequences,
+    select_heatmap_sequences,
+)
 
 
 def test_each_finding_is_drawn_on_the_sequence_that_sees_it() -> None:
@@ -49,3 +55,23 @@ def test_each_finding_is_drawn_on_the_sequence_that_sees_it() -> None:
     assert _best_sequence(scores, "infarct", ["DWI", "T2"], "DWI") == "DWI"
     assert _best_sequence(scores, "infarct", ["T2"], "DWI") == "T2"
     assert _best_sequence(scores, "infarct", ["DWI", "T2"], None) == "T2"
+
+
+def test_heatmap_sequences_set_by_hand_override_the_validation_choice() -> None:
+    assert parse_heatmap_sequences(" haemorrhage=FLAIR, tumour = T2 ,") == {
+        "haemorrhage": "FLAIR",
+        "tumour": "T2",
+    }
+    assert parse_heatmap_sequences("") == {}
+    for bad in ("haemorrhage", "haemorrhage=", "=FLAIR"):
+        with pytest.raises(TrainingError, match="FINDING=SEQUENCE"):
+            parse_heatmap_sequences(bad)
+    chosen = {"haemorrhage": "DWI", "tumour": "FLAIR"}
+    findings, sequences = ["haemorrhage", "tumour"], ["DWI", "FLAIR"]
+    merged = override_heatmap_sequences(chosen, {"haemorrhage": "FLAIR"}, findings, sequences)
+    assert merged == {"haemorrhage": "FLAIR", "tumour": "FLAIR"}
+    assert chosen["haemorrhage"] == "DWI"  # the validation choice is not modified
+    with pytest.raises(TrainingError, match="unknown finding"):
+        override_heatmap_sequences(chosen, {"bleed": "FLAIR"}, findings, sequences)
+    with pytest.raises(TrainingError, match="no encoder"):
+        override_heatmap_sequences(chosen, {"haemorrhage": "SWI"}, findings, sequences)
