@@ -5,9 +5,12 @@ Three methods, chosen by name (:data:`HEATMAP_METHODS`, :func:`saliency_maps`):
 * ``"gradient_input"`` (default): the magnitude of gradient x input of the
   finding's log-odds, the input taken relative to the head's mean intensity,
   smoothed with a Gaussian (:data:`GRADIENT_SIGMA_VOXELS`). Full resolution, one
-  backward pass per finding. With the demo bundle 0.4.0 its peak fell within 5 mm
-  of the lesion for 35 of 48 synthetic positives (``bench/heatmaps.py``;
-  ``docs/model.md``), Grad-CAM's for none of 24 with earlier bundles;
+  backward pass per finding. For an encoder with a left-right asymmetry channel
+  the channel's evidence is pooled over each mirrored pair of voxels and given to
+  the side that departs from the head's mean (:func:`mirror_paired_evidence`).
+  With the demo bundle 0.4.1 its peak fell within 5 mm of the lesion for 96 of
+  120 synthetic positives (``bench/heatmaps.py``; ``docs/model.md``), Grad-CAM's
+  for none of 24 with earlier bundles;
 * ``"grad_cam"``: Grad-CAM, below;
 * ``"occlusion"``: MONAI's occlusion sensitivity (:func:`occlusion_maps`):
   model-agnostic but ~70x slower, and no better on the demo bundle (7 of 24
