@@ -94,7 +94,8 @@ class Lesion:
         finding: finding id.
         box: index slices (x, y, z) of the subject grid that hold the lesion.
         compartments: lesion tissues, applied in order (later ones win).
-        mask: truth mask of the abnormality in the box (oedema excluded).
+        mask: truth mask of the abnormality in the box (oedema excluded; see
+            :meth:`extent` for the whole lesion).
         r2p_extra: blooming susceptibility R2' (1/ms) in the box, or None.
         descriptor: words for the report.
     """
@@ -105,6 +106,15 @@ class Lesion:
     mask: NDArray[np.bool_]
     descriptor: FindingDescriptor
     r2p_extra: FloatArray | None = None
+
+    def extent(self) -> NDArray[np.bool_]:
+        """The lesion's whole extent in the box: the truth mask and every voxel that is
+        mostly one of its tissues, perilesional oedema included (as BraTS's "whole
+        tumour" is to its "tumour core")."""
+        extent = self.mask.copy()
+        for comp in self.compartments:
+            extent |= comp.frac > 0.5
+        return extent
 
 
 # --------------------------------------------------------------------------- anatomy words

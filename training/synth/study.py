@@ -143,6 +143,8 @@ class SyntheticStudy:
         report: the free-text report (with per-sentence truth).
         series: the DICOM series.
         masks: per present finding, its truth mask in patient LPS coordinates.
+        extents: per present finding, the lesion's whole extent (the mask plus
+            perilesional tissue such as oedema), same coordinates.
         descriptors: per present finding, the words the report was written from.
         header: patient/study values (SYNTHETIC patient).
         pose: 4x4 template-LPS -> patient LPS of the subject.
@@ -161,6 +163,7 @@ class SyntheticStudy:
     header: StudyHeader
     pose: NDArray[np.float64]
     age: int
+    extents: dict[str, FindingMask] = field(default_factory=dict)
 
     @property
     def normal(self) -> bool:
@@ -638,11 +641,13 @@ def generate_study(
             _simple_series(ctx, seq, proto)
 
     masks: dict[str, FindingMask] = {}
+    extents: dict[str, FindingMask] = {}
     for lesion in lesions:
         start = np.array([s.start for s in lesion.box], dtype=np.float64)
         shift = np.eye(4)
         shift[:3, 3] = start
         masks[lesion.finding] = FindingMask(lesion.mask.copy(), subject.grid_to_world() @ shift)
+        extents[lesion.finding] = FindingMask(lesion.extent(), subject.grid_to_world() @ shift)
     present_classes = [q for q in SEQUENCES if q in natural or (q == "ADC" and "DWI" in natural)]
     report = generate_report(
         [lesion.descriptor for lesion in lesions],
@@ -665,6 +670,7 @@ def generate_study(
         header=header,
         pose=subject.pose,
         age=subject.age,
+        extents=extents,
     )
 
 

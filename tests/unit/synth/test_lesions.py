@@ -103,3 +103,18 @@ def test_report_side_and_size_agree_with_the_mask(
     # the stated size is the mask's largest extent (within a voxel or two)
     extent = np.ptp(mask.world_points() @ np.linalg.inv(study.pose[:3, :3]).T, axis=0).max()
     assert abs(descriptor.size_mm - extent) <= 4.5  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", [202, 206])
+def test_a_tumours_extent_holds_its_core_and_its_oedema(
+    small_study: StudyFactory, seed: int
+) -> None:
+    study = small_study(seed, "siemens_a", {"tumour": True}, only=("T2",))
+    core, whole = study.masks["tumour"], study.extents["tumour"]
+    assert np.array_equal(core.affine_lps, whole.affine_lps)
+    assert not (core.array & ~whole.array).any()  # the core lies inside the extent
+    oedema = study.descriptors["tumour"].attributes["oedema"]  # type: ignore[attr-defined]
+    if oedema:  # the oedema reaches well beyond the core (1.2-1.6 radii for these variants)
+        assert whole.array.sum() > 1.5 * core.array.sum()
+    else:
+        assert whole.array.sum() < 1.5 * core.array.sum()
