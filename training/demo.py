@@ -11,9 +11,9 @@ reports, which are cheap and only teach the language), the ``small`` image
 encoders with the left-right asymmetry channel (one process per core; T1+C
 for 20 epochs, the others 10), calibration into a bundle (haemorrhage drawn on
 FLAIR), and the evaluation on the held-out site. Meant for ``make demo-model``:
-the defaults made the committed bundle 0.4.1 (``docs/model.md``: 54 min on 2 CPU
-cores while benchmarks shared them, 28 + 5 + 20 + 0.6 min; 0.4.0, which differs
-only by T1+C's 10 more epochs, took 34 min alone).
+the defaults made the committed bundle 0.4.1 (``docs/model.md``: about 40 min on
+2 CPU cores alone; 54 min measured while benchmarks shared the cores, and 43 min
+for an undisturbed run with T1+C at 30 epochs: 16 + 4 + 23 + 0.4 min).
 """
 
 from __future__ import annotations
