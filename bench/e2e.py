@@ -56,6 +56,7 @@ from tests.analysis_support import (
 )
 from tests.integration.orthanc import OrthancServer, send_with_storescu
 from tests.orchestration_support import wait_until
+from training.machine import describe_machine
 from training.synth import generate_study, write_study
 
 SEQUENCES = ["T1", "T1C", "T2", "FLAIR", "DWI", "SWI"]
@@ -233,7 +234,12 @@ def main() -> None:
             report = run_analysis_only(bundle, folder, args.device)
         else:
             report = run_e2e(bundle, folder, work, args.quiet_period)
-        report |= {"bundle": note, "size": args.size, "generate_s": round(generated, 1)}
+        report |= {
+            "bundle": note,
+            "size": args.size,
+            "generate_s": round(generated, 1),
+            "machine": describe_machine(),
+        }
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -33,6 +33,7 @@ from pipeline.heatmaps import HEATMAP_METHODS, peak_world, to_sitk
 from pipeline.model import ModelBundle, load_bundle
 from pipeline.series import select_series
 from pipeline.study_analysis import PreparedSequence, StageTimer, make_heatmaps, prepare_sequences
+from training.machine import describe_machine
 from training.synth import FINDINGS, generate_study
 
 TOLERANCE_MM = 5.0
@@ -215,6 +216,8 @@ def main() -> None:
         "bundle": f"{bundle.name} {bundle.version}",
         "device_uid": bundle.device_uid,
         "studies": args.studies,
+        "seed": args.seed,
+        "machine": describe_machine(),
         "tolerance_mm": TOLERANCE_MM,
         "methods": {},
         "rows": rows,

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.machine import describe_machine
+
 SIZES = {"tiny": 32, "small": 64, "base": 120}
 TRAIN_BATCH = {"tiny": 8, "small": 8, "base": 4}
 TEXT_CONFIG = {"tiny": "tiny", "small": "small", "base": "base"}
@@ -208,6 +210,8 @@ def main() -> None:
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
+    machine = describe_machine()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
