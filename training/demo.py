@@ -36,6 +36,7 @@ from training.data.prepare import PrepareConfig
 from training.data.reports import ReportRecord
 from training.evaluation.run import evaluate_bundle
 from training.image.train import ImageTrainConfig, parse_sequence_epochs, train_image_encoders
+from training.machine import describe_machine
 from training.text.train import ReportEncoderTrainConfig, train_report_encoder
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
     lap("bundle_and_evaluation", t)
     timings["total"] = round(time.perf_counter() - start, 1)
     summary = {
+        "machine": describe_machine(),
         "timings_s": timings,
         "auc": {fid: entry["overall"] for fid, entry in result.report["findings"].items()},
     }
