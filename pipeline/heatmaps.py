@@ -444,6 +444,45 @@ def to_sitk(heatmap: npt.NDArray[np.floating], affine_lps: npt.NDArray[np.float6
     return cast
 
 
+def onto_grid(
+    heatmap: npt.NDArray[np.floating],
+    affine_lps: npt.NDArray[np.float64],
+    grid_shape: Sequence[int],
+    grid_affine_lps: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float32]:
+    """A map on one preprocessed grid resampled onto another (linear; 0 outside).
+
+    Each sequence of a study is preprocessed on its own grid (centred on the head as
+    that series shows it); both grids are in patient LPS, so the map moves through
+    world coordinates, as it does onto the source slices.
+    """
+    reference = to_sitk(np.zeros(tuple(grid_shape), dtype=np.float32), grid_affine_lps)
+    moved = sitk.Resample(
+        to_sitk(heatmap, affine_lps),
+        reference,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        0.0,
+        sitk.sitkFloat32,
+    )
+    return np.ascontiguousarray(np.transpose(sitk.GetArrayFromImage(moved), (2, 1, 0)))
+
+
+def mean_map(
+    maps: Sequence[npt.NDArray[np.floating]], within: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.float32]:
+    """The mean of maps on one grid (each in [0, 1]), rescaled so its maximum is 1.
+
+    Evidence that several sequences share outweighs a peak that one of them has
+    alone: a tumour's map from FLAIR peaks on its oedema and from T1+C on its rim;
+    their mean peaks on the tumour.
+    """
+    if not maps:
+        raise ResultsError("no maps to average")
+    stacked = np.stack([np.asarray(m, dtype=np.float32) for m in maps])
+    return _masked_unit_max(stacked.mean(axis=0), within)
+
+
 def display_slices(datasets: Sequence[Dataset]) -> list[Dataset]:
     """The single-frame slices a map is drawn on: one image per slice position.
 

@@ -49,6 +49,8 @@ from pipeline.heatmaps import (
     HEATMAP_METHODS,
     display_slices,
     head_region,
+    mean_map,
+    onto_grid,
     peak_world,
     saliency_maps,
     to_sitk,
@@ -351,7 +353,9 @@ def make_heatmaps(
     method: str = HEATMAP_METHODS[0],
 ) -> tuple[list[HeatmapInput], list[tuple[str, str, tuple[float, float, float] | None]]]:
     """Saliency maps (``method``, :mod:`pipeline.heatmaps`) of the targets on their best
-    sequence, on the original slices.
+    sequence, on the original slices. A finding with ``heatmap_sources`` in the
+    bundle's scoring spec is drawn from the mean of those sequences' maps
+    (:func:`~pipeline.heatmaps.mean_map`), each moved onto the drawn sequence's grid.
 
     Returns:
         The writer's inputs, and (finding id, sequence, peak LPS) of each map.
@@ -364,31 +368,55 @@ def make_heatmaps(
             slices[sequence] = sort_slices(display_slices(datasets))
         except (DicomNodeError, OSError, ValueError) as exc:
             logger.info("study %s: no heatmap on %s: %s", study_uid, sequence, exc)
-    by_sequence: dict[str, list[str]] = {}
+    scoring = bundle.manifest.scoring
+    drawn: dict[str, list[str]] = {}  # sequence drawn on -> its findings
+    sources: dict[str, list[str]] = {}  # finding -> sequences its map averages
     for fid in targets:
-        preferred = bundle.manifest.scoring.heatmap_sequence.get(fid)
-        best = _best_sequence(scores, fid, list(slices), preferred)
-        if best is not None:
-            by_sequence.setdefault(best, []).append(fid)
-    inputs: list[HeatmapInput] = []
-    peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
-    for sequence, fids in by_sequence.items():
+        best = _best_sequence(scores, fid, list(slices), scoring.heatmap_sequence.get(fid))
+        if best is None:
+            continue
+        drawn.setdefault(best, []).append(fid)
+        wanted = scoring.heatmap_sources.get(fid, [])
+        sources[fid] = [best] + [s for s in wanted if s != best and s in prepared]
+    needed: dict[str, list[str]] = {}
+    for fid, seqs in sources.items():
+        for sequence in seqs:
+            needed.setdefault(sequence, []).append(fid)
+    maps: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
+    for sequence, fids in needed.items():
         item = prepared[sequence]
-        maps = saliency_maps(
+        for fid, heat in saliency_maps(
             method,
             bundle.image_encoders[sequence],
             torch.from_numpy(item.tensor),
             bundle.queries,
             fids,
-            bundle.manifest.scoring,
+            scoring,
             bundle.device,
             within=head_region(item.tensor, bundle.preprocess_spec.clamp[0]),
-        )
+        ).items():
+            maps[(sequence, fid)] = heat
+    inputs: list[HeatmapInput] = []
+    peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
+    for sequence, fids in drawn.items():
+        item = prepared[sequence]
         for fid in fids:
-            heat = maps[fid]
+            heat = maps[(sequence, fid)]
+            if len(sources[fid]) > 1:
+                heat = mean_map(
+                    [heat]
+                    + [
+                        onto_grid(
+                            maps[(s, fid)], prepared[s].affine_lps, heat.shape, item.affine_lps
+                        )
+                        for s in sources[fid][1:]
+                    ],
+                    within=head_region(item.tensor, bundle.preprocess_spec.clamp[0]),
+                )
             on_slices = resample_to_slices(to_sitk(heat, item.affine_lps), slices[sequence])
             key = TRIAGE_HEATMAP if fid == TRIAGE_FINDING else fid
-            inputs.append(HeatmapInput(key, sequence, slices[sequence], on_slices))
+            map_from = tuple(sorted(sources[fid])) if len(sources[fid]) > 1 else ()
+            inputs.append(HeatmapInput(key, sequence, slices[sequence], on_slices, map_from))
             peaks.append((key, sequence, peak_world(heat, item.affine_lps)))
     return inputs, peaks
 

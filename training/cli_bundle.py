@@ -12,7 +12,11 @@ from pipeline.model.operating_points import OPERATING_POINTS
 from pipeline.model.queries import QueryBank
 from pipeline.model.scoring import FUSIONS, Fusion
 from training.bundles.build import build_bundle
-from training.bundles.calibrate import ROBUST_FUSIONS, parse_heatmap_sequences
+from training.bundles.calibrate import (
+    ROBUST_FUSIONS,
+    parse_heatmap_sequences,
+    parse_heatmap_sources,
+)
 from training.data.prepare import sequences_arg
 
 
@@ -72,6 +76,12 @@ from training.data.prepare import sequences_arg
     help="Where to draw some findings' heatmaps instead of the sequence that ranks them "
     "best on validation, e.g. haemorrhage=FLAIR (comma-separated).",
 )
+@click.option(
+    "--heatmap-sources",
+    default="",
+    help="Draw some findings from the mean of several sequences' maps, e.g. tumour=all or "
+    "tumour=FLAIR+T1C (comma-separated).",
+)
 def bundle(
     cache_dir: Path,
     text_dir: Path,
@@ -86,6 +96,7 @@ def bundle(
     description: str,
     fusions: str,
     heatmap_sequences: str,
+    heatmap_sources: str,
 ) -> None:
     """Choose scoring and thresholds on validation; write manifest.json + fp16 weights."""
     bank = (
@@ -97,6 +108,10 @@ def bundle(
         overrides = parse_heatmap_sequences(heatmap_sequences)
     except TrainingError as exc:
         raise click.BadParameter(str(exc), param_hint="--heatmap-sequence") from exc
+    try:
+        sources = parse_heatmap_sources(heatmap_sources)
+    except TrainingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--heatmap-sources") from exc
     result = build_bundle(
         cache_dir,
         text_dir,
@@ -111,6 +126,7 @@ def bundle(
         description=description,
         fusions=_fusions(fusions),
         heatmap_sequences=overrides,
+        heatmap_sources=sources,
     )
     m = result.manifest
     click.echo(

@@ -169,6 +169,8 @@ class Manifest(BaseModel):
                     f"text_encoder.config.hidden_size={hidden!r}"
                 )
         named = set(self.scoring.heatmap_sequence.values())
+        for seqs in self.scoring.heatmap_sources.values():
+            named.update(seqs)
         for seqs in self.scoring.finding_sequences.values():
             named.update(seqs)
         for per_set in self.scoring.set_calibration.values():

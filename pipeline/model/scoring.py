@@ -93,6 +93,13 @@ class ScoringSpec(BaseModel):
     """Finding id -> the sequence whose own scores separated that finding best on
     validation: its heatmap is drawn there when the study has it (else on the
     sequence that scored the finding highest)."""
+    heatmap_sources: dict[str, list[str]] = Field(default_factory=dict)
+    """Finding id -> the sequences whose saliency maps are averaged for its heatmap,
+    each resampled onto the sequence it is drawn on (those the study has; the drawn
+    sequence always counts). Findings not listed are drawn from the drawn sequence's
+    map alone. Where each sequence's evidence peaks beside the lesion (a tumour's
+    oedema on FLAIR, its enhancing rim on T1+C), the mean peaks where they agree:
+    chosen on the pointing game (``bench/heatmaps.py``), not on validation AUC."""
 
     @field_validator("calibration")
     @classmethod

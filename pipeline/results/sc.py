@@ -57,13 +57,16 @@ class Caption:
     sequence: str
     model_name: str
     model_version: str
+    map_from: tuple[str, ...] = ()
+    """The sequences whose maps were averaged, when more than ``sequence``'s own."""
 
     def lines(self, slice_index: int, slice_count: int) -> list[str]:
         call = "PRESENT" if self.present else "absent"
+        averaged = f" | map: {'+'.join(self.map_from)}" if self.map_from else ""
         return [
             f"{self.label}: score {self.score:.3f} (threshold {self.threshold:.3f}) - {call}",
             f"{self.model_name} v{self.model_version} | {self.sequence} "
-            f"slice {slice_index + 1}/{slice_count}",
+            f"slice {slice_index + 1}/{slice_count}{averaged}",
             NOT_FOR_DIAGNOSTIC_USE,
         ]
 
@@ -224,9 +227,10 @@ def _add_derivation(sc: Dataset, ref: Dataset, caption: Caption) -> None:
     sc.BurnedInAnnotation = "YES"
     sc.RecognizableVisualFeatures = "NO"
     sc.BodyPartExamined = str(ref.get("BodyPartExamined") or "HEAD")
+    averaged = f" (the mean of the {', '.join(caption.map_from)} maps)" if caption.map_from else ""
     sc.DerivationDescription = (
         f"{caption.sequence} slice blended with the {caption.model_name} "
-        f"{caption.model_version} saliency map for {caption.label}; caption burned in"
+        f"{caption.model_version} saliency map for {caption.label}{averaged}; caption burned in"
     )[:1024]
     item = Dataset()
     item.ReferencedSOPClassUID = ref.SOPClassUID

@@ -34,12 +34,15 @@ class HeatmapInput:
             (:func:`pipeline.results.heatmap_geometry.sort_slices`).
         heatmap: The map on those slices, shape (slices, rows, columns)
             (:func:`pipeline.results.heatmap_geometry.resample_to_slices`).
+        map_from: The sequences whose maps were averaged into it, when more than
+            ``sequence``'s own (``ScoringSpec.heatmap_sources``); empty otherwise.
     """
 
     finding_id: str
     sequence: str
     source: Sequence[Dataset]
     heatmap: npt.NDArray[np.floating]
+    map_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def _caption(result: AnalysisResult, heatmap: HeatmapInput) -> Caption:
         threshold=threshold,
         present=present,
         sequence=heatmap.sequence,
+        map_from=heatmap.map_from,
         model_name=result.model.name,
         model_version=result.model.version,
     )

@@ -30,6 +30,7 @@ from training.bundles.calibrate import (
     fit_calibration,
     mean_auc,
     override_heatmap_sequences,
+    resolve_heatmap_sources,
     select_finding_sequences,
     select_heatmap_sequences,
     select_scoring,
@@ -97,12 +98,15 @@ def build_bundle(
     description: str = "",
     fusions: Sequence[Fusion] = ROBUST_FUSIONS,
     heatmap_sequences: Mapping[str, str] | None = None,
+    heatmap_sources: Mapping[str, Sequence[str]] | None = None,
 ) -> BuildResult:
     """Calibrate on the validation split and write the bundle to ``out_dir``.
 
     ``heatmap_sequences`` (finding id -> sequence) overrides where those findings are
     drawn (:func:`~training.bundles.calibrate.override_heatmap_sequences`); the others
-    are drawn on the sequence that ranks them best on validation.
+    are drawn on the sequence that ranks them best on validation. ``heatmap_sources``
+    (finding id -> sequences, or ``["all"]``) makes those findings' maps the mean of
+    several sequences' maps (``ScoringSpec.heatmap_sources``).
     """
     cache = read_cache(cache_dir)
     text = load_report_encoder(text_dir)
@@ -118,6 +122,7 @@ def build_bundle(
         encoders[seq] = (net, NetworkSpec(**net_spec))
     bank = bank or default_query_bank()
     check_heatmap_overrides(heatmap_sequences or {}, bank.finding_ids, list(encoders))
+    sources = resolve_heatmap_sources(heatmap_sources or {}, bank.finding_ids, list(encoders))
     queries = embed_bank(text, bank)
     val = cache.split("val")
     if not val:
@@ -137,7 +142,7 @@ def build_bundle(
         bank.finding_ids,
         list(encoders),
     )
-    spec = spec.model_copy(update={"heatmap_sequence": drawn_on})
+    spec = spec.model_copy(update={"heatmap_sequence": drawn_on, "heatmap_sources": sources})
     spec = spec.model_copy(
         update={
             "calibration": fit_calibration(score_studies(embeddings, queries, spec), val_labels)

@@ -254,6 +254,54 @@ def override_heatmap_sequences(
     return merged
 
 
+ALL_SEQUENCES = "all"
+"""In ``--heatmap-sources``: every sequence the bundle has an encoder for."""
+
+
+def parse_heatmap_sources(text: str) -> dict[str, list[str]]:
+    """``"tumour=all,haemorrhage=DWI+FLAIR"`` -> ``{"tumour": ["all"], "haemorrhage": ["DWI",
+    "FLAIR"]}`` (:func:`resolve_heatmap_sources` expands ``all`` and checks the names).
+
+    Raises:
+        TrainingError: an item that is not ``FINDING=SEQUENCE[+SEQUENCE...]`` or ``FINDING=all``.
+    """
+    out: dict[str, list[str]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        finding, sep, joined = (part.strip() for part in item.partition("="))
+        sequences = [seq.strip() for seq in joined.split("+") if seq.strip()]
+        if not sep or not finding or not sequences:
+            raise TrainingError(
+                f"heatmap sources {item!r}: expected FINDING=SEQUENCE+SEQUENCE or FINDING=all, "
+                "e.g. tumour=all"
+            )
+        out[finding] = sequences
+    return out
+
+
+def resolve_heatmap_sources(
+    sources: Mapping[str, Sequence[str]], findings: Sequence[str], sequences: Sequence[str]
+) -> dict[str, list[str]]:
+    """``sources`` (:func:`parse_heatmap_sources`) with ``all`` expanded to ``sequences``.
+
+    Raises:
+        TrainingError: a finding not in the query bank, or a sequence without an encoder.
+    """
+    unknown = sorted(set(sources) - set(findings))
+    if unknown:
+        raise TrainingError(f"heatmap sources for unknown finding(s) {unknown}")
+    resolved: dict[str, list[str]] = {}
+    for finding, named in sorted(sources.items()):
+        chosen = sorted(sequences) if ALL_SEQUENCES in named else sorted(set(named))
+        missing = [seq for seq in chosen if seq not in sequences]
+        if missing:
+            raise TrainingError(
+                f"heatmap sources of {finding!r}: {missing} have no encoder in this bundle "
+                f"({sorted(sequences)})"
+            )
+        resolved[finding] = chosen
+    return resolved
+
+
 def check_heatmap_overrides(
     overrides: Mapping[str, str], findings: Sequence[str], sequences: Sequence[str]
 ) -> None:

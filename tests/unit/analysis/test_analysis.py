@@ -12,6 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 import torch
@@ -28,12 +29,23 @@ from dicom_node.registry import (
     session_factory,
 )
 from pipeline import analysis as analysis_module
-from pipeline.model import ModelBundle
+from pipeline.heatmaps import head_region, mean_map, onto_grid, peak_world, saliency_maps, to_sitk
+from pipeline.model import ModelBundle, load_bundle
 from pipeline.model.queries import TRIAGE_FINDING
+from pipeline.results.heatmap_geometry import resample_to_slices
 from pipeline.results.model import AnalysisResult, NotAnalysedResult
 from pipeline.results.sr import SR_SERIES_DESCRIPTION
 from pipeline.results.sr_read import read_sr_file
-from pipeline.study_analysis import NO_USABLE_SEQUENCE, STAGES, analyse_folder, heatmap_targets
+from pipeline.series import select_series
+from pipeline.study_analysis import (
+    NO_USABLE_SEQUENCE,
+    STAGES,
+    StageTimer,
+    analyse_folder,
+    heatmap_targets,
+    make_heatmaps,
+    prepare_sequences,
+)
 from tests.unit.analysis.conftest import write_synthetic
 from tests.validators import dciodvfy_errors, pixelmed_sr_errors
 
@@ -265,3 +277,50 @@ def test_a_user_query_cannot_replace_a_calibrated_finding(tiny_bundle: ModelBund
         tiny_bundle.score(embeddings, extra_queries={"haemorrhage": ["a bleed"]})
     scores = tiny_bundle.score(embeddings, extra_queries={"lipoma": ["lipoma"]})
     assert scores.findings["lipoma"].user_defined and scores.findings["lipoma"].present is None
+
+
+def test_a_finding_can_be_drawn_from_the_mean_of_several_sequences_maps(
+    tiny_bundle_dir: Path, abnormal_study: Path
+) -> None:
+    """``heatmap_sources`` averages the sequences' maps, each moved onto the grid of the
+    sequence drawn on; the capture says which maps it shows."""
+    bundle = load_bundle(tiny_bundle_dir)  # its own copy: the spec is changed below
+    prepared, _ = prepare_sequences(select_series(abnormal_study), bundle, StageTimer())
+    with torch.inference_mode():
+        embeddings = {
+            s: bundle.encode_image(s, torch.from_numpy(p.tensor)) for s, p in prepared.items()
+        }
+    scores = bundle.score(embeddings)
+    (alone,), _ = make_heatmaps(bundle, scores, prepared, targets=[TRIAGE_FINDING])
+    assert alone.map_from == ()
+    spec = bundle.manifest.scoring
+    bundle.manifest.scoring = spec.model_copy(
+        update={"heatmap_sources": {TRIAGE_FINDING: ["DWI", "FLAIR", "T2", "T1C"]}}
+    )
+    (mean,), peaks = make_heatmaps(bundle, scores, prepared, targets=[TRIAGE_FINDING])
+    drawn = prepared[mean.sequence]
+    assert mean.sequence == alone.sequence
+    assert mean.map_from == ("DWI", "FLAIR", "T2")  # T1C: the study has none
+    per_sequence = {
+        s: saliency_maps(
+            "gradient_input",
+            bundle.image_encoders[s],
+            torch.from_numpy(p.tensor),
+            bundle.queries,
+            [TRIAGE_FINDING],
+            spec,
+            within=head_region(p.tensor, bundle.preprocess_spec.clamp[0]),
+        )[TRIAGE_FINDING]
+        for s, p in prepared.items()
+    }
+    expected = mean_map(
+        [
+            onto_grid(heat, prepared[s].affine_lps, heat.shape, drawn.affine_lps)
+            for s, heat in per_sequence.items()
+        ],
+        within=head_region(drawn.tensor, bundle.preprocess_spec.clamp[0]),
+    )
+    assert peaks[0][2] == pytest.approx(peak_world(expected, drawn.affine_lps))
+    on_slices = resample_to_slices(to_sitk(expected, drawn.affine_lps), mean.source)
+    np.testing.assert_allclose(mean.heatmap, on_slices, atol=1e-5)
+    assert not np.allclose(mean.heatmap, alone.heatmap, atol=1e-3)

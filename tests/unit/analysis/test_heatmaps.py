@@ -16,7 +16,9 @@ from pipeline.heatmaps import (
     conv_blocks,
     display_slices,
     grad_cam_maps,
+    mean_map,
     occlusion_maps,
+    onto_grid,
     peak_world,
     saliency_maps,
     to_sitk,
@@ -289,3 +291,36 @@ def test_occlusion_maps_point_at_the_evidence(tiny_bundle: ModelBundle) -> None:
         "occlusion", encoder, volume, queries, ["hydrocephalus"], spec, within=within
     )
     assert outside["hydrocephalus"].max() == 0.0
+
+
+def test_a_map_moves_between_grids_through_world_coordinates() -> None:
+    """Two sequences' grids differ (each is centred on the head as its series shows it):
+    a map's peak lands on the voxel of the other grid at the same patient position."""
+    shape = (16, 16, 16)
+    grid_a = np.diag([2.0, 2.0, 2.0, 1.0])
+    grid_b = grid_a.copy()
+    grid_b[:3, 3] = [4.0, -6.0, 2.0]  # 2, -3 and 1 voxels further along each axis
+    heat = np.zeros(shape, dtype=np.float32)
+    heat[8, 5, 9] = 1.0
+    moved = onto_grid(heat, grid_a, shape, grid_b)
+    assert moved.shape == shape
+    assert np.unravel_index(int(np.argmax(moved)), shape) == (6, 8, 8)
+    assert peak_world(moved, grid_b) == pytest.approx(peak_world(heat, grid_a))
+    assert moved[0].max() == 0.0  # outside the first grid: no evidence, not a copy
+
+
+def test_the_mean_map_peaks_where_the_sequences_agree() -> None:
+    """One sequence's strongest evidence beside the lesion (a tumour's oedema on FLAIR)
+    loses to the place every sequence points at."""
+    flair = np.zeros((8, 8, 8), dtype=np.float32)
+    t1c = np.zeros_like(flair)
+    flair[1, 1, 1], flair[4, 4, 4] = 1.0, 0.7
+    t1c[6, 6, 6], t1c[4, 4, 4] = 1.0, 0.8
+    mean = mean_map([flair, t1c])
+    assert np.unravel_index(int(np.argmax(mean)), mean.shape) == (4, 4, 4)
+    assert float(mean.max()) == pytest.approx(1.0)
+    within = np.ones_like(flair, dtype=bool)
+    within[4] = False
+    assert float(mean_map([flair, t1c], within)[4].max()) == 0.0
+    with pytest.raises(ResultsError, match="no maps"):
+        mean_map([])

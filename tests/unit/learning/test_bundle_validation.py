@@ -68,6 +68,10 @@ def test_modified_tokenizer_is_refused(bundle_copy: Path) -> None:
         ),
         (lambda m: m["scoring"].update(heatmap_sequence={"abnormal": "T1C"}), "no encoder for"),
         (
+            lambda m: m["scoring"].update(heatmap_sources={"abnormal": ["T2", "SWI"]}),
+            "no encoder for",
+        ),
+        (
             lambda m: m["scoring"].update(set_calibration={"abnormal": {"T1C+T2": [1.0, 0.0]}}),
             "no encoder for",
         ),

@@ -14,6 +14,12 @@ import torch
 from pipeline.analysis import DEMO_BUNDLE
 from pipeline.model import load_bundle
 from pipeline.model.queries import default_query_bank
+from training.bundles.calibrate import (
+    parse_heatmap_sequences,
+    parse_heatmap_sources,
+    resolve_heatmap_sources,
+)
+from training.demo import build_parser
 
 MAX_BYTES = 25 * 1024 * 1024
 
@@ -30,6 +36,21 @@ def test_demo_bundle_loads_with_thresholds_and_is_small() -> None:
     # the held-out-site evaluation is stored with it
     manifest = json.loads((DEMO_BUNDLE / "manifest.json").read_text(encoding="utf-8"))
     assert "abnormal" in json.dumps(manifest["metrics"])
+
+
+def test_demo_defaults_draw_the_heatmaps_the_committed_bundle_draws() -> None:
+    """``make demo-model`` must make the committed bundle: its heatmap options resolve to
+    the bundle's (tumour from the mean of every sequence's map, haemorrhage on FLAIR)."""
+    defaults = vars(build_parser().parse_args(["--out", "unused"]))
+    bundle = load_bundle(DEMO_BUNDLE)
+    spec = bundle.manifest.scoring
+    sources = parse_heatmap_sources(str(defaults["heatmap_sources"]))
+    bank = bundle.manifest.queries.finding_ids
+    assert resolve_heatmap_sources(sources, bank, bundle.sequences) == spec.heatmap_sources
+    assert spec.heatmap_sources == {"tumour": sorted(bundle.sequences)}
+    for finding, sequence in parse_heatmap_sequences(str(defaults["heatmap_sequences"])).items():
+        assert spec.heatmap_sequence[finding] == sequence
+    assert defaults["version"] == bundle.version
 
 
 def test_demo_bundle_scores_a_volume_deterministically() -> None:

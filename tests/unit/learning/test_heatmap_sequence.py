@@ -13,6 +13,8 @@ from pipeline.model.scoring import EmbeddedQueries, ScoringSpec
 from training.bundles.calibrate import (
     override_heatmap_sequences,
     parse_heatmap_sequences,
+    parse_heatmap_sources,
+    resolve_heatmap_sources,
     select_heatmap_sequences,
 )
 
@@ -75,3 +77,23 @@ def test_heatmap_sequences_set_by_hand_override_the_validation_choice() -> None:
         override_heatmap_sequences(chosen, {"bleed": "FLAIR"}, findings, sequences)
     with pytest.raises(TrainingError, match="no encoder"):
         override_heatmap_sequences(chosen, {"haemorrhage": "SWI"}, findings, sequences)
+
+
+def test_heatmap_sources_name_several_sequences_or_all() -> None:
+    assert parse_heatmap_sources(" tumour=all, haemorrhage = DWI+FLAIR ,") == {
+        "tumour": ["all"],
+        "haemorrhage": ["DWI", "FLAIR"],
+    }
+    assert parse_heatmap_sources("") == {}
+    for bad in ("tumour", "tumour=", "=all", "tumour=+"):
+        with pytest.raises(TrainingError, match="FINDING=SEQUENCE"):
+            parse_heatmap_sources(bad)
+    findings, sequences = ["haemorrhage", "tumour"], ["T2", "DWI", "FLAIR"]
+    resolved = resolve_heatmap_sources(
+        {"tumour": ["all"], "haemorrhage": ["FLAIR", "DWI", "FLAIR"]}, findings, sequences
+    )
+    assert resolved == {"haemorrhage": ["DWI", "FLAIR"], "tumour": ["DWI", "FLAIR", "T2"]}
+    with pytest.raises(TrainingError, match="unknown finding"):
+        resolve_heatmap_sources({"bleed": ["all"]}, findings, sequences)
+    with pytest.raises(TrainingError, match="no encoder"):
+        resolve_heatmap_sources({"tumour": ["FLAIR", "T1C"]}, findings, sequences)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,15 @@ def test_caption_says_not_for_diagnostic_use():
     assert lines[-1] == NOT_FOR_DIAGNOSTIC_USE
     assert "0.810" in lines[0] and "PRESENT" in lines[0]
     assert MODEL.version in lines[1] and "4/8" in lines[1]
+    assert "map:" not in lines[1]
+
+
+def test_a_map_averaged_over_sequences_says_so(source_series):
+    averaged = dataclasses.replace(CAPTION, map_from=("DWI", "FLAIR", "T1C"))
+    assert averaged.lines(0, 5)[1].endswith("FLAIR slice 1/5 | map: DWI+FLAIR+T1C")
+    heat = gaussian_blob((8, 64, 64), (6, 30, 40), sigma=5.0)
+    images = build_heatmap_series(source_series["FLAIR"], heat, averaged, MODEL, series_number=9003)
+    assert "(the mean of the DWI, FLAIR, T1C maps)" in images[0].DerivationDescription
 
 
 def test_heatmap_series_attributes(source_series, study, tmp_path: Path):
