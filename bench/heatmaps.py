@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
-from pipeline.heatmaps import HEATMAP_METHODS, peak_world, to_sitk
+from pipeline.heatmaps import HEATMAP_METHODS, onto_grid, peak_world
 from pipeline.model import ModelBundle, load_bundle
 from pipeline.series import select_series
 from pipeline.study_analysis import PreparedSequence, StageTimer, make_heatmaps, prepare_sequences
@@ -59,16 +58,10 @@ def oracle_peaks(
     peaks: list[tuple[str, str, tuple[float, float, float] | None]] = []
     for finding in findings:
         mask = study.masks[finding]
-        image = sitk.GetImageFromArray(np.ascontiguousarray(mask.array.astype(np.float32).T))
-        axes = mask.affine_lps[:3, :3]
-        spacing = np.linalg.norm(axes, axis=0)
-        image.SetSpacing(tuple(float(v) for v in spacing))
-        image.SetDirection(tuple(float(v) for v in (axes / spacing).ravel()))
-        image.SetOrigin(tuple(float(v) for v in mask.affine_lps[:3, 3]))
         sequence, item = next(iter(prepared.items()))
-        grid = to_sitk(np.zeros(item.tensor.shape[1:], dtype=np.float32), item.affine_lps)
-        on_grid = sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
-        heat = np.transpose(sitk.GetArrayFromImage(on_grid), (2, 1, 0))
+        heat = onto_grid(
+            mask.array.astype(np.float32), mask.affine_lps, item.tensor.shape[1:], item.affine_lps
+        )
         peaks.append((finding, sequence, peak_world(heat, item.affine_lps)))
     return peaks
 
