@@ -89,7 +89,12 @@ class StudyScores:
         }
 
 
-def _read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path) -> Manifest:
+    """A bundle folder's validated manifest, without loading any weights.
+
+    Raises:
+        BundleError: the manifest is missing, not JSON, or invalid.
+    """
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
         raise BundleError(f"bundle {path}: {MANIFEST_FILE} not found")
@@ -331,7 +336,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> ModelBu
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"bundle path {root} is not a directory")
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     weights_path = root / manifest.weights.file
     _check_hash(weights_path, manifest.weights.sha256, "weights")
     tokenizer_path = root / manifest.text_encoder.tokenizer_file

@@ -15,7 +15,7 @@ numbers); patient keys are only used for splitting and never logged.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,31 @@ class StudyCache:
         """The preprocessing spec the tensors were made with."""
         spec: dict[str, Any] = self.meta.get("preprocessing", {})
         return spec
+
+    def require_preprocessing(self, expected: Mapping[str, Any], what: str) -> None:
+        """Refuse a cache whose tensors were made another way than ``expected``.
+
+        Both specs are read through :class:`pipeline.preprocess.PreprocessSpec`, so
+        defaults and list/tuple spelling do not count as differences.
+
+        Raises:
+            TrainingError: the cache records no preprocessing, or another one
+                (the differing fields are named).
+        """
+        from pipeline.preprocess import PreprocessSpec
+
+        if not self.preprocessing:
+            raise TrainingError(f"cache {self.root} records no preprocessing spec ({what})")
+        made = PreprocessSpec.model_validate(self.preprocessing).model_dump(mode="json")
+        wanted = PreprocessSpec.model_validate(dict(expected)).model_dump(mode="json")
+        differ = {k: (made[k], wanted[k]) for k in sorted(made) if made[k] != wanted[k]}
+        if differ:
+            detail = "; ".join(f"{k}: cache {a!r}, {what} {b!r}" for k, (a, b) in differ.items())
+            raise TrainingError(
+                f"cache {self.root} was preprocessed differently from {what}: {detail}. "
+                "Make the cache with the same spec (e.g. dicom-node-train synth --prepared "
+                "... --preprocess-like BUNDLE)"
+            )
 
     @property
     def sequences(self) -> list[str]:

@@ -44,6 +44,9 @@ def evaluate_bundle(
     """Score the studies of ``split`` (restricted to ``sites``) and write the reports."""
     bundle = load_bundle(bundle_dir)
     cache = read_cache(cache_dir)
+    cache.require_preprocessing(
+        bundle.manifest.preprocessing, f"bundle {bundle.name} {bundle.version}"
+    )
     studies = cache.split(split)
     if sites:
         studies = [s for s in studies if s.site in set(sites)]

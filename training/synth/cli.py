@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from training.synth.sites import SITES
+
+if TYPE_CHECKING:
+    from pipeline.preprocess import PreprocessSpec
 
 
 @click.command("synth")
@@ -45,6 +49,16 @@ from training.synth.sites import SITES
     multiple=True,
     help="With --prepared: every study of this site goes to the test split.",
 )
+@click.option(
+    "--preprocess-like",
+    "like_bundle",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help=(
+        "With --prepared: preprocess as this model bundle does (its manifest's spec), "
+        "so that the cache can evaluate it. Default: the default spec."
+    ),
+)
 def synth(
     out: Path,
     studies: int,
@@ -54,6 +68,7 @@ def synth(
     size: str,
     prepared: str | None,
     test_sites: tuple[str, ...],
+    like_bundle: Path | None,
 ) -> None:
     """Generate synthetic studies: DIR/dicom, reports.jsonl, labels.csv, masks/."""
     start = time.perf_counter()
@@ -63,6 +78,8 @@ def synth(
 
         sequences = tuple(s.strip().upper() for s in prepared.split(",") if s.strip())
         cfg = PrepareConfig(sequences=sequences, test_sites=test_sites)
+        if like_bundle is not None:
+            cfg.spec = _bundle_spec(like_bundle)
         summary = stream_to_cache(
             out,
             studies,
@@ -74,8 +91,22 @@ def synth(
         )
         click.echo(f"{summary.cached} prepared studies cached in {out}")
     else:
+        if like_bundle is not None:
+            raise click.UsageError("--preprocess-like applies to --prepared caches only")
         from training.synth.dataset import generate_dataset
 
         generate_dataset(out, studies, seed, list(sites) or None, workers, size=size)  # type: ignore[arg-type]
         click.echo(f"{studies} studies written to {out}")
     click.echo(f"{time.perf_counter() - start:.1f} s")
+
+
+def _bundle_spec(bundle_dir: Path) -> PreprocessSpec:
+    """The preprocessing spec of a bundle's manifest (a clear error when unreadable)."""
+    from dicom_node.errors import BundleError
+    from pipeline.model.bundle import read_manifest
+    from pipeline.preprocess import PreprocessSpec
+
+    try:
+        return PreprocessSpec.model_validate(read_manifest(bundle_dir).preprocessing)
+    except (BundleError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--preprocess-like") from exc

@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 from click.testing import CliRunner
 
+from pipeline.analysis import DEMO_BUNDLE
 from pipeline.preprocess import PreprocessSpec
 from training.cli import main as train_cli
 from training.data.cache import read_cache
@@ -151,3 +152,23 @@ def test_cli_writes_a_prepared_cache(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.dcm"))
     tensor = cache.load_tensor(cache.studies[0], "FLAIR")
     assert tuple(tensor.shape) == (1, 120, 120, 120)
+
+
+def test_cli_prepares_a_cache_as_a_bundle_does(tmp_path: Path) -> None:
+    """--preprocess-like: the demo bundle's 64^3 at 2 mm, not the 120^3 default."""
+    args = ["synth", "--out", str(tmp_path / "c"), "--studies", "1", "--seed", "3"]
+    args += ["--size", "small", "--prepared", "T2", "--site", "ge_b"]
+    result = CliRunner().invoke(train_cli, [*args, "--preprocess-like", str(DEMO_BUNDLE)])
+    assert result.exit_code == 0, result.output
+    cache = read_cache(tmp_path / "c")
+    demo = json.loads((DEMO_BUNDLE / "manifest.json").read_text())["preprocessing"]
+    cache.require_preprocessing(demo, "the demo bundle")  # does not raise
+    assert tuple(cache.load_tensor(cache.studies[0], "T2").shape) == (1, 64, 64, 64)
+
+
+def test_cli_refuses_a_folder_without_a_manifest_as_bundle(tmp_path: Path) -> None:
+    args = ["synth", "--out", str(tmp_path / "c"), "--studies", "1", "--prepared", "T2"]
+    result = CliRunner().invoke(train_cli, [*args, "--preprocess-like", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "manifest.json not found" in result.output
+    assert not (tmp_path / "c").exists()
