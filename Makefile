@@ -10,7 +10,7 @@ EXTRAS := codecs,ml,synth,dev
 RUN_ARGS ?= --allow STORESCU --allow ECHOSCU
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit sysdeps services venv demo-model bench clean
+.PHONY: run test lint typecheck unit sysdeps services venv demo-model demo-eval bench clean
 
 run: venv
 	$(BIN)/dicom-node -v serve $(RUN_ARGS)
@@ -60,6 +60,16 @@ DEMO_BUILD := build/demo
 demo-model: venv
 	$(BIN)/python -m training.demo --out $(DEMO_BUILD) $(DEMO_ARGS)
 	rm -rf deploy/models/demo && mkdir -p deploy/models && cp -r $(DEMO_BUILD)/bundle deploy/models/demo
+
+# Evaluate the installed demo bundle on a fresh held-out set: 300 new studies of the
+# site kept out of training (seed 1000, never used for training or for any choice).
+FRESH_BUILD := build/fresh-philips_c
+demo-eval: venv
+	$(BIN)/dicom-node-train synth --out $(FRESH_BUILD)/cache --studies 300 --seed 1000 \
+		--site philips_c --test-site philips_c --size small --workers 2 \
+		--prepared T2,FLAIR,DWI,T1C --preprocess-like deploy/models/demo
+	$(BIN)/dicom-node-train evaluate --bundle deploy/models/demo --cache $(FRESH_BUILD)/cache \
+		--out $(FRESH_BUILD)/evaluation --split test --title "demo bundle: a fresh held-out set (philips_c, 300 studies, seed 1000, used for no decision)"
 
 bench: venv
 	@echo "benchmarks: $(BIN)/python bench/<name>.py (see README)"

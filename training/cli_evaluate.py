@@ -42,6 +42,7 @@ from training.labels.agreement import agreement_table
 @click.option(
     "--store-in-bundle", is_flag=True, help="Add the AUCs to the bundle's manifest metrics."
 )
+@click.option("--title", default=None, help="Report title (default: bundle, version and split).")
 def evaluate(
     bundle_dir: Path,
     cache_dir: Path,
@@ -52,6 +53,7 @@ def evaluate(
     k: int,
     n_boot: int,
     store_in_bundle: bool,
+    title: str | None,
 ) -> None:
     """Evaluate a bundle on a split of a prepared cache; print the Markdown table."""
     result = evaluate_bundle(
@@ -64,6 +66,7 @@ def evaluate(
         k=k,
         n_boot=n_boot,
         store_in_bundle=store_in_bundle,
+        title=title,
     )
     click.echo(markdown_report(result.report))
     if result.label_agreement is not None:

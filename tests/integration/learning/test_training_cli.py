@@ -161,8 +161,11 @@ def _chain(tmp_path: Path) -> None:
             "--n-boot",
             "50",
             "--store-in-bundle",
+            "--title",
+            "held-out check",
         ]
     )
     assert "| finding |" in report
     assert (tmp_path / "eval" / "evaluation.json").is_file()
+    assert (tmp_path / "eval" / "evaluation.md").read_text().startswith("# held-out check\n")
     assert "test" in load_bundle(bundle).manifest.metrics
