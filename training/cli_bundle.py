@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dicom_node.errors import TrainingError
-from pipeline.model.operating_points import OPERATING_POINTS
+from pipeline.model.operating_points import OPERATING_POINTS, parse_operating_points
 from pipeline.model.queries import QueryBank
 from pipeline.model.scoring import FUSIONS, Fusion
 from training.bundles.build import build_bundle
@@ -50,7 +50,13 @@ from training.data.prepare import sequences_arg
     help="Query bank JSON (default: the built-in bank).",
 )
 @click.option(
-    "--operating-point", type=click.Choice(OPERATING_POINTS), default="sens90", show_default=True
+    "--operating-point",
+    default="sens90",
+    show_default=True,
+    help=(
+        f"Point of the present/absent call, one of {', '.join(OPERATING_POINTS)}: for every "
+        "finding, or a default with FINDING=POINT overrides, e.g. 'youden,abnormal=sens90'."
+    ),
 )
 @click.option(
     "--labels",
@@ -108,6 +114,10 @@ def bundle(
         overrides = parse_heatmap_sequences(heatmap_sequences)
     except TrainingError as exc:
         raise click.BadParameter(str(exc), param_hint="--heatmap-sequence") from exc
+    try:
+        parse_operating_points(operating_point)
+    except TrainingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--operating-point") from exc
     try:
         sources = parse_heatmap_sources(heatmap_sources)
     except TrainingError as exc:

@@ -12,6 +12,7 @@ A study is called *present* when ``score >= threshold``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,3 +97,45 @@ def sensitivity_specificity(
     sensitivity = float(np.mean(called[y == 1]))
     specificity = float(np.mean(~called[y == 0]))
     return sensitivity, specificity
+
+
+def parse_operating_points(text: str) -> tuple[str | None, dict[str, str]]:
+    """``"youden,abnormal=sens90"`` -> ``("youden", {"abnormal": "sens90"})``.
+
+    A bare name is the point of every finding not named; ``FINDING=POINT`` items
+    override it. Either part may be absent (``""`` -> ``(None, {})``).
+
+    Raises:
+        TrainingError: an unknown point name, two bare names, or a finding named twice.
+    """
+    default: str | None = None
+    overrides: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        finding, sep, point = (part.strip() for part in item.rpartition("="))
+        if point not in OPERATING_POINTS:
+            raise TrainingError(
+                f"operating point {item!r}: {point!r} is not one of {OPERATING_POINTS}"
+            )
+        if not sep:
+            if default is not None:
+                raise TrainingError(f"operating points {text!r}: two defaults")
+            default = point
+        elif not finding or finding in overrides:
+            raise TrainingError(f"operating point {item!r}: expected FINDING=POINT, once each")
+        else:
+            overrides[finding] = point
+    return default, overrides
+
+
+def resolve_operating_points(text: str, finding_ids: Iterable[str]) -> dict[str, str]:
+    """Finding id -> operating point for every finding of a bank (default ``sens90``).
+
+    Raises:
+        TrainingError: the text does not parse, or names a finding the bank lacks.
+    """
+    default, overrides = parse_operating_points(text)
+    ids = list(finding_ids)
+    unknown = sorted(set(overrides) - set(ids))
+    if unknown:
+        raise TrainingError(f"operating points name findings {unknown} not in the bank {ids}")
+    return {fid: overrides.get(fid, default or "sens90") for fid in ids}

@@ -13,6 +13,7 @@ bundle's ``manifest.json`` and be validated when loaded.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -98,16 +99,27 @@ class QueryBank(BaseModel):
         raise KeyError(finding_id)
 
     def with_thresholds(
-        self, thresholds: dict[str, dict[str, float]], operating_point: str | None = None
+        self,
+        thresholds: dict[str, dict[str, float]],
+        operating_point: str | Mapping[str, str] | None = None,
     ) -> QueryBank:
-        """A copy whose findings carry ``thresholds[finding_id]`` (others unchanged)."""
+        """A copy whose findings carry ``thresholds[finding_id]`` (others unchanged).
+
+        ``operating_point``: one point for every finding, or finding id -> point
+        (findings not named keep theirs).
+        """
         findings = []
         for f in self.findings:
             update: dict[str, object] = {}
             if f.id in thresholds:
                 update["thresholds"] = dict(thresholds[f.id])
-            if operating_point is not None:
-                update["operating_point"] = operating_point
+            point = (
+                operating_point.get(f.id)
+                if isinstance(operating_point, Mapping)
+                else operating_point
+            )
+            if point is not None:
+                update["operating_point"] = point
             findings.append(f.model_copy(update=update))
         return self.model_copy(update={"findings": findings})
 

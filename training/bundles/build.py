@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from dicom_node.errors import TrainingError
 from pipeline.model.manifest import Manifest, NetworkSpec, TrainingDataSummary
+from pipeline.model.operating_points import resolve_operating_points
 from pipeline.model.queries import QueryBank, default_query_bank
 from pipeline.model.scoring import EmbeddedQueries, Fusion
 from pipeline.model.text_encoder import ReportEncoder
@@ -106,7 +107,10 @@ def build_bundle(
     drawn (:func:`~training.bundles.calibrate.override_heatmap_sequences`); the others
     are drawn on the sequence that ranks them best on validation. ``heatmap_sources``
     (finding id -> sequences, or ``["all"]``) makes those findings' maps the mean of
-    several sequences' maps (``ScoringSpec.heatmap_sources``).
+    several sequences' maps (``ScoringSpec.heatmap_sources``). ``operating_point``
+    is the point the present/absent call uses: one name for every finding, or a
+    default with overrides, e.g. ``"youden,abnormal=sens90"``
+    (:func:`pipeline.model.operating_points.resolve_operating_points`).
     """
     cache = read_cache(cache_dir)
     text = load_report_encoder(text_dir)
@@ -121,6 +125,7 @@ def build_bundle(
         net, net_spec = load_sequence_encoder(image_dir / seq)
         encoders[seq] = (net, NetworkSpec(**net_spec))
     bank = bank or default_query_bank()
+    points = resolve_operating_points(operating_point, bank.finding_ids)
     check_heatmap_overrides(heatmap_sequences or {}, bank.finding_ids, list(encoders))
     sources = resolve_heatmap_sources(heatmap_sources or {}, bank.finding_ids, list(encoders))
     queries = embed_bank(text, bank)
@@ -151,7 +156,7 @@ def build_bundle(
     spec = adopt_set_calibration(embeddings, val_labels, queries, spec)
     val_scores = score_studies(embeddings, queries, spec)
     thresholds = calibrate_thresholds(val_scores, val_labels)
-    calibrated = bank.with_thresholds(thresholds, operating_point=operating_point)
+    calibrated = bank.with_thresholds(thresholds, operating_point=points)
     metrics = {
         "validation": {
             "n_studies": len(val),

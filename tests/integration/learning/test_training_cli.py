@@ -133,16 +133,22 @@ def _chain(tmp_path: Path) -> None:
             "0.0.1",
             "--heatmap-sequence",
             "haemorrhage=T2,abnormal=T2",
+            "--operating-point",
+            "youden,abnormal=sens90",
         ]
     )
     loaded = load_bundle(bundle)
     assert set(loaded.sequences) <= {"T2", "FLAIR"}
+    points = {f.id: f.operating_point for f in loaded.manifest.queries.findings}
+    assert points.pop("abnormal") == "sens90" and set(points.values()) == {"youden"}
     drawn_on = loaded.manifest.scoring.heatmap_sequence
     assert drawn_on["haemorrhage"] == drawn_on["abnormal"] == "T2"
     bundle_args = ["bundle", "--cache", str(cache), "--report-encoder", str(text)]
     bundle_args += ["--image-encoders", str(images), "--out", str(tmp_path / "refused")]
     malformed = CliRunner().invoke(main, [*bundle_args, "--heatmap-sequence", "haemorrhage"])
     assert malformed.exit_code == 2 and "FINDING=SEQUENCE" in malformed.output
+    bad_point = CliRunner().invoke(main, [*bundle_args, "--operating-point", "youden,cyst=best"])
+    assert bad_point.exit_code == 2 and "'best' is not one of" in bad_point.output
     with pytest.raises(TrainingError, match="no encoder"):
         CliRunner().invoke(
             main, [*bundle_args, "--heatmap-sequence", "haemorrhage=SWI"], catch_exceptions=False

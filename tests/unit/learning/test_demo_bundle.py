@@ -13,6 +13,7 @@ import torch
 
 from pipeline.analysis import DEMO_BUNDLE
 from pipeline.model import load_bundle
+from pipeline.model.operating_points import resolve_operating_points
 from pipeline.model.queries import default_query_bank
 from training.bundles.calibrate import (
     parse_heatmap_sequences,
@@ -51,6 +52,9 @@ def test_demo_defaults_draw_the_heatmaps_the_committed_bundle_draws() -> None:
     for finding, sequence in parse_heatmap_sequences(str(defaults["heatmap_sequences"])).items():
         assert spec.heatmap_sequence[finding] == sequence
     assert defaults["version"] == bundle.version
+    points = resolve_operating_points(str(defaults["operating_points"]), bank)
+    assert points == {f.id: f.operating_point for f in bundle.manifest.queries.findings}
+    assert points["abnormal"] == "sens90" and points["tumour"] == "youden"
 
 
 def test_demo_bundle_scores_a_volume_deterministically() -> None:

@@ -6,10 +6,13 @@ import pytest
 from dicom_node.errors import TrainingError
 from pipeline.model.operating_points import (
     choose_thresholds,
+    parse_operating_points,
+    resolve_operating_points,
     sensitivity_specificity,
     threshold_at_sensitivity,
     youden_threshold,
 )
+from pipeline.model.queries import default_query_bank
 
 
 def test_sens90_threshold_is_the_highest_reaching_the_sensitivity() -> None:
@@ -57,3 +60,46 @@ def test_spread_temperature_keeps_ranking_and_spreads_scores() -> None:
     spread = 1 / (1 + np.exp(-d / new_t))
     assert np.array_equal(np.argsort(spread), np.argsort(scores["x"]))
     assert np.std(spread) > 3 * np.std(scores["x"])
+
+
+def test_operating_points_parse_a_default_and_overrides() -> None:
+    assert parse_operating_points("youden, abnormal=sens90") == ("youden", {"abnormal": "sens90"})
+    assert parse_operating_points("sens90") == ("sens90", {})
+    assert parse_operating_points("") == (None, {})
+    ids = default_query_bank().finding_ids
+    points = resolve_operating_points("youden,abnormal=sens90", ids)
+    assert points["abnormal"] == "sens90"
+    assert {points[f] for f in ids if f != "abnormal"} == {"youden"}
+    assert set(resolve_operating_points("tumour=youden", ids).values()) == {"sens90", "youden"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sens95", "not one of"),
+        ("youden,sens90", "two defaults"),
+        ("tumour=youden,tumour=sens90", "once each"),
+        ("=youden", "FINDING=POINT"),
+        ("tumour=best", "not one of"),
+    ],
+)
+def test_malformed_operating_points_are_refused(text: str, message: str) -> None:
+    with pytest.raises(TrainingError, match=message):
+        parse_operating_points(text)
+
+
+def test_operating_points_for_a_finding_the_bank_lacks_are_refused() -> None:
+    with pytest.raises(TrainingError, match=r"\['cyst'\] not in the bank"):
+        resolve_operating_points("cyst=youden", default_query_bank().finding_ids)
+
+
+def test_thresholds_carry_each_findings_operating_point() -> None:
+    bank = default_query_bank()
+    thresholds = {f: {"sens90": 0.2, "youden": 0.6} for f in bank.finding_ids}
+    points = resolve_operating_points("youden,abnormal=sens90", bank.finding_ids)
+    calibrated = {f.id: f for f in bank.with_thresholds(thresholds, points).findings}
+    assert calibrated["abnormal"].threshold == 0.2
+    assert calibrated["tumour"].threshold == 0.6
+    assert calibrated["tumour"].operating_point == "youden"
+    one = {f.id: f for f in bank.with_thresholds(thresholds, "youden").findings}
+    assert {f.threshold for f in one.values()} == {0.6}
