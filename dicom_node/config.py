@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from dicom_node.errors import ConfigError
+from dicom_node.errors import ConfigError, DicomNodeError
 
 ENV_PREFIX = "DICOM_NODE_"
 _AET_RE = re.compile(r"^[\x20-\x7e]{1,16}$")
@@ -136,6 +136,11 @@ class NodeSettings(BaseSettings):
     #: User queries (JSON/TOML, finding id -> sentences): scored, not called
     #: (:mod:`pipeline.model.user_queries`).
     queries: Path | None = None
+    #: Operating points of the present/absent calls, overriding the bundle's:
+    #: ``"youden"``, or a default with overrides, ``"youden,abnormal=sens90"``
+    #: (:func:`pipeline.model.operating_points.resolve_operating_points`). Empty:
+    #: the bundle's own.
+    operating_points: str = ""
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_backoff_base: float = Field(default=2.0, gt=0)
     delivery_backoff_max: float = Field(default=600.0, gt=0)
@@ -162,6 +167,19 @@ class NodeSettings(BaseSettings):
         if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
             raise ValueError(f"device must be cpu, cuda or cuda:N, got {value!r}")
         return value
+
+    @field_validator("operating_points")
+    @classmethod
+    def _operating_points(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from pipeline.model.operating_points import parse_operating_points
+
+        try:
+            parse_operating_points(value)
+        except DicomNodeError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     # Resolved paths --------------------------------------------------------
     @property

@@ -35,9 +35,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dicom_node.config import NodeSettings
-from dicom_node.errors import BundleError, ConfigError, DicomNodeError
+from dicom_node.errors import BundleError, ConfigError, DicomNodeError, TrainingError
 from dicom_node.registry import AnalysisJob, Study, create_registry_engine, session_factory
 from pipeline.model import ModelBundle, load_bundle
+from pipeline.model.operating_points import resolve_operating_points
 from pipeline.model.user_queries import read_queries
 from pipeline.results.model import PredecessorReference
 from pipeline.study_analysis import analyse_folder
@@ -48,7 +49,7 @@ DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "deploy" / "models" / "de
 """Where the demo bundle lives in a checkout (used when no bundle is configured)."""
 NO_BUNDLE_REASON = "no model bundle configured"
 
-_bundles: dict[tuple[str, str], ModelBundle] = {}
+_bundles: dict[tuple[str, str, str], ModelBundle] = {}
 _bundles_lock = threading.Lock()
 
 
@@ -70,13 +71,30 @@ def bundle_path(settings: NodeSettings) -> Path | None:
     return demo_bundle()
 
 
-def get_bundle(path: Path, device: str) -> ModelBundle:
-    """The bundle at ``path`` on ``device``, loaded once per process and kept warm."""
-    key = (str(path.resolve()), device)
+def get_bundle(path: Path, device: str, operating_points: str = "") -> ModelBundle:
+    """The bundle at ``path`` on ``device``, loaded once per process and kept warm.
+
+    ``operating_points`` (the ``operating_points`` setting, e.g. ``"youden"`` or
+    ``"youden,abnormal=sens90"``) overrides the points of the bundle's calls.
+
+    Raises:
+        BundleError: the bundle cannot be loaded, or the operating points name a
+            finding it lacks.
+    """
+    key = (str(path.resolve()), device, operating_points)
     with _bundles_lock:
         bundle = _bundles.get(key)
         if bundle is None:
             bundle = load_bundle(path, device=device)
+            if operating_points:
+                try:
+                    points = resolve_operating_points(
+                        operating_points, bundle.manifest.queries.finding_ids
+                    )
+                except TrainingError as exc:
+                    raise BundleError(f"operating_points {operating_points!r}: {exc}") from exc
+                bundle.use_operating_points(points)
+                logger.info("bundle %s: operating points set by the site: %s", path, points)
             warm_up(bundle)
             _bundles[key] = bundle
         return bundle
@@ -111,7 +129,7 @@ def preload(settings: NodeSettings) -> threading.Thread | None:
 
     def load() -> None:
         try:
-            get_bundle(path, settings.device)
+            get_bundle(path, settings.device, settings.operating_points)
         except BundleError as exc:
             logger.error("bundle %s could not be preloaded: %s", path, exc)
 
@@ -209,7 +227,7 @@ def run_analysis(study_uid: str, version: int, settings: NodeSettings) -> Mappin
         logger.warning("study %s: %s", study_uid, NO_BUNDLE_REASON)
         return {"not_analysed_reason": NO_BUNDLE_REASON}
     try:
-        bundle = get_bundle(path, settings.device)
+        bundle = get_bundle(path, settings.device, settings.operating_points)
     except BundleError as exc:
         reason = f"model bundle {path} cannot be used: {exc}"
         logger.error("study %s: %s", study_uid, reason)

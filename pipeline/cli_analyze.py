@@ -83,6 +83,10 @@ def render(doc: dict[str, Any]) -> str:
 )
 @click.option("--device", help="cpu, cuda or cuda:N (default: the configured device).")
 @click.option("--no-heatmaps", is_flag=True, help="Skip the heatmaps.")
+@click.option(
+    "--operating-points",
+    help="Points of the calls instead of the bundle's, e.g. 'youden,abnormal=sens90'.",
+)
 @click.option("--config", type=click.Path(path_type=Path), help="TOML settings file.")
 def analyze(
     path: Path,
@@ -92,6 +96,7 @@ def analyze(
     out: Path | None,
     device: str | None,
     no_heatmaps: bool,
+    operating_points: str | None,
     config: Path | None,
 ) -> None:
     """Analyse the study in folder PATH offline (no network, no registry)."""
@@ -100,12 +105,14 @@ def analyze(
     from pipeline.study_analysis import analyse_folder
 
     try:
-        settings = load_settings(config, bundle=bundle, device=device)
+        settings = load_settings(
+            config, bundle=bundle, device=device, operating_points=operating_points
+        )
         chosen = bundle_path(settings)
         if chosen is None:
             raise ConfigError(f"{NO_BUNDLE_REASON}: pass --bundle DIR")
         queries = read_queries(queries_file) if queries_file is not None else None
-        model = get_bundle(chosen, settings.device)
+        model = get_bundle(chosen, settings.device, settings.operating_points)
         analysis = analyse_folder(path, model, out, extra_queries=queries, heatmaps=not no_heatmaps)
     except DicomNodeError as exc:
         click.echo(f"error: {exc}", err=True)

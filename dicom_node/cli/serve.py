@@ -57,6 +57,11 @@ def settings_from_flags(config: Path | None, **flags: Any) -> NodeSettings:
     type=click.Path(path_type=Path),
     help="User queries file (JSON/TOML, finding id -> sentences): scored in the SR, not called.",
 )
+@click.option(
+    "--operating-points",
+    help="Points of the present/absent calls instead of the bundle's, e.g. "
+    "'youden,abnormal=sens90' (sens90 or youden; a default and FINDING=POINT overrides).",
+)
 def serve(config: Path | None, **flags: Any) -> None:
     """Run the DICOM node until SIGTERM / Ctrl-C."""
     try:

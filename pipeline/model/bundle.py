@@ -155,6 +155,36 @@ class ModelBundle:
         self._extra_cache: dict[tuple[str, ...], Tensor] = {}
         self.queries = self._embed_bank()
 
+    def use_operating_points(self, points: Mapping[str, str]) -> None:
+        """Call the named findings at other operating points than the manifest's.
+
+        ``points``: finding id -> a point whose threshold the bundle stores (both
+        ``sens90`` and ``youden`` are calibrated for every finding that had positives
+        in the validation split; a finding without thresholds is never called and
+        keeps its entry). The weights, the scores and the device UID are unchanged;
+        only the present/absent calls move.
+
+        Raises:
+            BundleError: a finding the bundle lacks, or a point it has no threshold for.
+        """
+        bank = {f.id: f for f in self.manifest.queries.findings}
+        chosen: dict[str, str] = {}
+        for fid, point in points.items():
+            if fid not in bank:
+                raise BundleError(
+                    f"operating point for {fid!r}: bundle {self.name} has no such finding"
+                )
+            stored = bank[fid].thresholds
+            if stored and point not in stored:
+                raise BundleError(
+                    f"operating point {point!r} for {fid!r}: bundle {self.name} stores "
+                    f"thresholds {sorted(stored)}"
+                )
+            if stored:
+                chosen[fid] = point
+        queries = self.manifest.queries.with_thresholds({}, chosen)
+        self.manifest = self.manifest.model_copy(update={"queries": queries})
+
     # -- description -------------------------------------------------------------------
     @property
     def name(self) -> str:

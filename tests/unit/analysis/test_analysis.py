@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from dicom_node.config import load_settings
-from dicom_node.errors import BundleError
+from dicom_node.errors import BundleError, ConfigError
 from dicom_node.registry import (
     AnalysisJob,
     JobState,
@@ -251,6 +251,40 @@ def test_run_analysis_without_a_bundle_or_study(
 def test_bundle_is_loaded_once_per_process(tiny_bundle_dir: Path) -> None:
     first = analysis_module.get_bundle(tiny_bundle_dir, "cpu")
     assert analysis_module.get_bundle(tiny_bundle_dir, "cpu") is first
+
+
+def test_site_operating_points_move_the_calls_not_the_scores(tiny_bundle_dir: Path) -> None:
+    own = analysis_module.get_bundle(tiny_bundle_dir, "cpu")
+    site = analysis_module.get_bundle(tiny_bundle_dir, "cpu", "youden,abnormal=sens90")
+    assert site is not own and site.device_uid == own.device_uid
+    calibrated = [f for f in site.manifest.queries.findings if f.thresholds]
+    points = {f.id: f.operating_point for f in calibrated}
+    assert points.pop("abnormal") == "sens90" and set(points.values()) == {"youden"}
+    assert {f.operating_point for f in own.manifest.queries.findings} == {"sens90"}
+    dim = int(own.queries.normal.shape[1])
+    embedding = torch.nn.functional.normalize(torch.linspace(-1, 1, dim), dim=0)
+    seq = own.sequences[0]
+    mine, theirs = own.score({seq: embedding}), site.score({seq: embedding})
+    finding = next(f for f in calibrated if f.id != "abnormal")
+    ours, moved = mine.findings[finding.id], theirs.findings[finding.id]
+    assert ours.score == moved.score
+    assert moved.operating_point == "youden"
+    assert moved.threshold == finding.thresholds["youden"]
+    assert moved.present == (moved.score >= finding.thresholds["youden"])
+
+
+def test_site_operating_points_for_an_unknown_finding_are_refused(
+    tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(BundleError, match=r"\['cyst'\] not in the bank"):
+        analysis_module.get_bundle(tiny_bundle_dir, "cpu", "cyst=youden")
+    settings = load_settings(
+        data_dir=tmp_path / "node", bundle=tiny_bundle_dir, operating_points="cyst=youden"
+    )
+    reason = analysis_module.run_analysis("1.2.3", 1, settings)["not_analysed_reason"]
+    assert "cannot be used" in reason and "cyst" in reason
+    with pytest.raises(ConfigError, match="operating_points"):
+        load_settings(data_dir=tmp_path / "node", operating_points="youden,sens95")
 
 
 def test_undecodable_pixels_give_a_not_analysed_sr_naming_the_sequence(
