@@ -14,6 +14,7 @@ from pipeline.model.scoring import FUSIONS, Fusion
 from training.bundles.build import build_bundle
 from training.bundles.calibrate import (
     ROBUST_FUSIONS,
+    SEQUENCE_RULES,
     parse_heatmap_sequences,
     parse_heatmap_sources,
 )
@@ -88,6 +89,15 @@ from training.data.prepare import sequences_arg
     help="Draw some findings from the mean of several sequences' maps, e.g. tumour=all or "
     "tumour=FLAIR+T1C (comma-separated).",
 )
+@click.option(
+    "--sequence-rule",
+    type=click.Choice(SEQUENCE_RULES),
+    default="gain",
+    show_default=True,
+    help="How each finding's sequences are chosen on validation: 'gain' (a subset beating "
+    "all sequences by 0.02 AUC) or 'one_se' (the fewest sequences within one bootstrap "
+    "standard error of the best subset).",
+)
 def bundle(
     cache_dir: Path,
     text_dir: Path,
@@ -103,6 +113,7 @@ def bundle(
     fusions: str,
     heatmap_sequences: str,
     heatmap_sources: str,
+    sequence_rule: str,
 ) -> None:
     """Choose scoring and thresholds on validation; write manifest.json + fp16 weights."""
     bank = (
@@ -137,6 +148,7 @@ def bundle(
         fusions=_fusions(fusions),
         heatmap_sequences=overrides,
         heatmap_sources=sources,
+        sequence_rule=sequence_rule,  # type: ignore[arg-type]  # click.Choice checked it
     )
     m = result.manifest
     click.echo(

@@ -168,6 +168,7 @@ def build_demo(args: argparse.Namespace) -> dict[str, Any]:
         heatmap_sequences=parse_heatmap_sequences(args.heatmap_sequences),
         heatmap_sources=parse_heatmap_sources(args.heatmap_sources),
         operating_point=args.operating_points,
+        sequence_rule=args.sequence_rule,
     )
     result = evaluate_bundle(
         out / "bundle",
@@ -238,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         "POINT,FINDING=POINT,...). Default: the triage at sensitivity 0.90, the findings at "
         "Youden's J, where 0.5.0's sens90 calls of five findings were 0.20-0.70 specific on the "
         "held-out site (docs/model.md, 'Demo bundle 0.5.1')",
+    )
+    parser.add_argument(
+        "--sequence-rule",
+        choices=("gain", "one_se"),
+        default="gain",
+        help="how each finding's sequences are chosen on validation (bundle --sequence-rule)",
     )
     parser.add_argument("--text-epochs", type=int, default=8)
     parser.add_argument("--text-config", default="tiny")

@@ -25,6 +25,7 @@ from pipeline.model.scoring import EmbeddedQueries, Fusion
 from pipeline.model.text_encoder import ReportEncoder
 from training.bundles.calibrate import (
     ROBUST_FUSIONS,
+    SequenceRule,
     adopt_set_calibration,
     calibrate_thresholds,
     check_heatmap_overrides,
@@ -100,6 +101,7 @@ def build_bundle(
     fusions: Sequence[Fusion] = ROBUST_FUSIONS,
     heatmap_sequences: Mapping[str, str] | None = None,
     heatmap_sources: Mapping[str, Sequence[str]] | None = None,
+    sequence_rule: SequenceRule = "gain",
 ) -> BuildResult:
     """Calibrate on the validation split and write the bundle to ``out_dir``.
 
@@ -111,6 +113,8 @@ def build_bundle(
     is the point the present/absent call uses: one name for every finding, or a
     default with overrides, e.g. ``"youden,abnormal=sens90"``
     (:func:`pipeline.model.operating_points.resolve_operating_points`).
+    ``sequence_rule`` is how each finding's sequences are chosen on validation
+    (:func:`~training.bundles.calibrate.select_finding_sequences`).
     """
     cache = read_cache(cache_dir)
     text = load_report_encoder(text_dir)
@@ -136,7 +140,7 @@ def build_bundle(
     embeddings = embed_studies(unit_encoder(nets), cache, val, list(nets))
     val_labels = study_labels(val, bank.finding_ids, labels)
     spec, candidates = select_scoring(embeddings, val_labels, queries, fusions=fusions)
-    spec = select_finding_sequences(embeddings, val_labels, queries, spec)
+    spec = select_finding_sequences(embeddings, val_labels, queries, spec, rule=sequence_rule)
     if spec.contrast == "normal" and not spec.finding_contrast:
         # T only spreads the scores here; rankings are unchanged
         raw = score_studies(embeddings, queries, spec)

@@ -18,7 +18,7 @@ import itertools
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -146,47 +146,93 @@ def select_finding_contrasts(
     return spec.model_copy(update={"finding_contrast": overrides})
 
 
+SequenceRule = Literal["gain", "one_se"]
+SEQUENCE_RULES: tuple[SequenceRule, ...] = ("gain", "one_se")
+
+
 def select_finding_sequences(
     embeddings: Sequence[Mapping[str, Tensor]],
     labels: Mapping[str, np.ndarray],
     queries: EmbeddedQueries,
     spec: ScoringSpec,
     min_gain: float = 0.02,
+    rule: SequenceRule = "gain",
+    n_boot: int = 200,
+    seed: int = 0,
 ) -> ScoringSpec:
     """``spec`` with ``finding_sequences`` where a subset of the sequences scores better.
 
     Every non-empty subset of the sequences is tried for every finding (fused by
-    ``spec.fusion``, as at inference); a finding keeps the subset with the highest
-    validation AUC when it beats all the sequences together by at least
-    ``min_gain``. The margin is larger than for the contrast because more
-    candidates are compared on the same few positives (the best of several noisy
-    AUCs is biased upwards). A finding that one sequence shows (an acute infarct
-    on DWI) no longer has its score diluted by the others.
+    ``spec.fusion``, as at inference). A finding that one sequence shows (an acute
+    infarct on DWI) no longer has its score diluted by the others.
+
+    * ``rule="gain"``: a finding keeps the subset with the highest validation AUC
+      when it beats all the sequences together by at least ``min_gain``. The
+      margin is larger than for the contrast because more candidates are compared
+      on the same few positives (the best of several noisy AUCs is biased upwards).
+    * ``rule="one_se"`` (Breiman's one-standard-error rule): the smallest subset
+      whose AUC is within one bootstrap standard error (``n_boot`` resamples of the
+      validation studies) of the best subset's, the higher AUC among subsets of
+      that size. Fewer sequences are preferred unless more are clearly better:
+      each extra sequence brings its own site shift to a held-out site.
     """
+    if rule not in SEQUENCE_RULES:
+        raise TrainingError(f"sequence rule {rule!r} is not one of {SEQUENCE_RULES}")
     sequences = sorted({seq for e in embeddings for seq in e})
-    base = _finding_aucs(score_studies(embeddings, queries, spec), labels)
-    best: dict[str, tuple[float, list[str]]] = {}
+    base_scores = score_studies(embeddings, queries, spec)
+    base = _finding_aucs(base_scores, labels)
+    trials: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
     for size in range(1, len(sequences)):
         for subset in itertools.combinations(sequences, size):
             trial = spec.model_copy(
                 update={"finding_sequences": {fid: list(subset) for fid in queries.findings}}
             )
-            for fid, auc in _finding_aucs(
-                score_studies(embeddings, queries, trial), labels
-            ).items():
-                if fid in base and auc >= base[fid] + min_gain and auc > best.get(fid, (-1.0,))[0]:
+            trials[subset] = score_studies(embeddings, queries, trial)
+    trials[tuple(sequences)] = base_scores
+    aucs = {subset: _finding_aucs(scores, labels) for subset, scores in trials.items()}
+    best: dict[str, tuple[float, list[str]]] = {}
+    for fid in base:
+        if rule == "gain":  # subsets in order of size; the first of equal AUCs wins
+            for subset, a in aucs.items():
+                auc = a.get(fid, math.nan)
+                better = auc >= base[fid] + min_gain and auc > best.get(fid, (-1.0,))[0]
+                if len(subset) < len(sequences) and better:
                     best[fid] = (auc, list(subset))
+            continue
+        ranked = sorted(
+            (a[fid], subset) for subset, a in aucs.items() if not math.isnan(a.get(fid, math.nan))
+        )
+        top_auc, top = ranked[-1]
+        bar = top_auc - _bootstrap_se(labels[fid], trials[top][fid], n_boot, seed)
+        eligible = [(len(sub), -auc, sub) for auc, sub in ranked if auc >= bar]
+        _, neg_auc, chosen = min(eligible)
+        if len(chosen) < len(sequences):
+            best[fid] = (-neg_auc, list(chosen))
     if not best:
         return spec
-    chosen = {fid: seqs for fid, (_, seqs) in sorted(best.items())}
+    chosen_map = {fid: seqs for fid, (_, seqs) in sorted(best.items())}
     logger.info(
-        "sequences per finding chosen on validation: %s",
+        "sequences per finding chosen on validation (%s): %s",
+        rule,
         {
             fid: f"{'+'.join(seqs)} (AUC {base[fid]:.3f} -> {best[fid][0]:.3f})"
-            for fid, seqs in chosen.items()
+            for fid, seqs in chosen_map.items()
         },
     )
-    return spec.model_copy(update={"finding_sequences": chosen})
+    return spec.model_copy(update={"finding_sequences": chosen_map})
+
+
+def _bootstrap_se(labels: np.ndarray, scores: np.ndarray, n_boot: int, seed: int) -> float:
+    """Standard error of the AUC over bootstrap resamples of the scored studies."""
+    ok = ~np.isnan(scores)
+    y, s = labels[ok], scores[ok]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        i = rng.integers(0, y.size, y.size)
+        if _both_classes(y[i]):
+            values.append(auc_mann_whitney(y[i], s[i]))
+    return float(np.std(values)) if len(values) > 1 else 0.0
 
 
 def select_heatmap_sequences(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from dicom_node.errors import TrainingError
 from pipeline.model.scoring import EmbeddedQueries, ScoringSpec, fused_scores
 from training.bundles.calibrate import select_finding_sequences
 
@@ -101,3 +102,27 @@ def test_max_fusion_is_tried_only_when_asked_for() -> None:
     robust, tried = select_scoring(embeddings, labels, queries)
     assert robust.fusion != "max_score"  # ...but not tried by default
     assert {row["fusion"] for row in tried} == {"mean_embedding", "mean_score"}
+
+
+def test_one_se_rule_prefers_fewer_sequences_unless_more_are_clearly_better() -> None:
+    rng = np.random.default_rng(3)
+    n = 120
+    infarct, mass = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    # DWI shows infarcts, T2 a little less (adding T2 changes the AUC by less
+    # than its standard error). Masses are faint on each sequence with independent
+    # noise: the two together are clearly better than either.
+    dwi = _embeddings(rng, {1: infarct * 0.8, 3: mass * 0.25})
+    t2 = _embeddings(rng, {1: infarct * 0.6, 3: mass * 0.25})
+    embeddings = [{"DWI": dwi[i], "T2": t2[i]} for i in range(n)]
+    labels = {"infarct": infarct, "mass": mass}
+    queries = EmbeddedQueries(
+        normal=QUERIES.normal,
+        findings={"infarct": QUERIES.findings["infarct"], "mass": QUERIES.findings["mass"]},
+    )
+    spec = ScoringSpec(fusion="mean_score")
+    parsimonious = select_finding_sequences(embeddings, labels, queries, spec, rule="one_se")
+    assert parsimonious.finding_sequences == {"infarct": ["DWI"]}
+    # the same data under the default rule: DWI alone is not 0.02 better than both
+    assert select_finding_sequences(embeddings, labels, queries, spec).finding_sequences == {}
+    with pytest.raises(TrainingError, match="not one of"):
+        select_finding_sequences(embeddings, labels, queries, spec, rule="best")  # type: ignore[arg-type]
