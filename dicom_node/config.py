@@ -138,8 +138,9 @@ class NodeSettings(BaseSettings):
     queries: Path | None = None
     #: Operating points of the present/absent calls, overriding the bundle's:
     #: ``"youden"``, or a default with overrides, ``"youden,abnormal=sens90"``
-    #: (:func:`pipeline.model.operating_points.resolve_operating_points`). Empty:
-    #: the bundle's own.
+    #: (:func:`pipeline.model.operating_points.resolve_operating_points`); it
+    #: replaces every finding's point, so findings it does not name get the default
+    #: it gives, else ``sens90``. Empty: the bundle's own.
     operating_points: str = ""
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_backoff_base: float = Field(default=2.0, gt=0)

@@ -33,7 +33,11 @@ import numpy as np
 from dicom_node.logging_setup import configure_logging
 from pipeline.preprocess import PreprocessSpec
 from training.bundles.build import build_bundle
-from training.bundles.calibrate import parse_heatmap_sequences, parse_heatmap_sources
+from training.bundles.calibrate import (
+    SEQUENCE_RULES,
+    parse_heatmap_sequences,
+    parse_heatmap_sources,
+)
 from training.data.cache import read_cache
 from training.data.prepare import PrepareConfig
 from training.data.reports import ReportRecord
@@ -242,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sequence-rule",
-        choices=("gain", "one_se"),
+        choices=SEQUENCE_RULES,
         default="gain",
         help="how each finding's sequences are chosen on validation (bundle --sequence-rule)",
     )

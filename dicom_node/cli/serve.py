@@ -60,7 +60,8 @@ def settings_from_flags(config: Path | None, **flags: Any) -> NodeSettings:
 @click.option(
     "--operating-points",
     help="Points of the present/absent calls instead of the bundle's, e.g. "
-    "'youden,abnormal=sens90' (sens90 or youden; a default and FINDING=POINT overrides).",
+    "'youden,abnormal=sens90' (sens90 or youden; a default and FINDING=POINT overrides; "
+    "findings not named get the default, else sens90).",
 )
 def serve(config: Path | None, **flags: Any) -> None:
     """Run the DICOM node until SIGTERM / Ctrl-C."""

@@ -35,7 +35,7 @@ from pipeline.model.scoring import (
     score_logit,
     sequence_set_key,
 )
-from training.evaluation.metrics import auc_mann_whitney
+from training.evaluation.metrics import auc_mann_whitney, bootstrap_auc_replicates
 from training.evaluation.scoring import score_studies
 
 logger = logging.getLogger(__name__)
@@ -225,14 +225,7 @@ def select_finding_sequences(
 def _bootstrap_se(labels: np.ndarray, scores: np.ndarray, n_boot: int, seed: int) -> float:
     """Standard error of the AUC over bootstrap resamples of the scored studies."""
     ok = ~np.isnan(scores)
-    y, s = labels[ok], scores[ok]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        i = rng.integers(0, y.size, y.size)
-        if _both_classes(y[i]):
-            values.append(auc_mann_whitney(y[i], s[i]))
-    return float(np.std(values)) if len(values) > 1 else 0.0
+    return float(np.std(bootstrap_auc_replicates(labels[ok], scores[ok], n_boot, seed)))
 
 
 def select_heatmap_sequences(

@@ -70,6 +70,20 @@ def bootstrap_auc(
     pos = int(y.sum())
     if math.isnan(auc):
         return AucResult(math.nan, math.nan, math.nan, int(y.size), pos, 0)
+    replicates = bootstrap_auc_replicates(y, s, n_boot, seed)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(replicates, [tail, 1.0 - tail])
+    return AucResult(float(auc), float(low), float(high), int(y.size), pos, n_boot)
+
+
+def bootstrap_auc_replicates(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """``n_boot`` AUCs of studies resampled with replacement (single-class draws redrawn).
+
+    Both classes must be present in ``labels``.
+    """
+    y, s = _as_arrays(labels, scores)
     rng = np.random.default_rng(seed)
     replicates: list[float] = []
     while len(replicates) < n_boot:
@@ -85,9 +99,7 @@ def bootstrap_auc(
         nneg = y.size - npos
         aucs = ((ranks * yb).sum(axis=1) - npos * (npos + 1) / 2) / (npos * nneg)
         replicates.extend(float(a) for a in aucs)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(np.asarray(replicates[:n_boot]), [tail, 1.0 - tail])
-    return AucResult(float(auc), float(low), float(high), int(y.size), pos, n_boot)
+    return np.asarray(replicates[:n_boot])
 
 
 def precision_at_k(labels: npt.ArrayLike, scores: npt.ArrayLike, k: int = 15) -> float:
